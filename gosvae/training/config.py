@@ -1,0 +1,88 @@
+"""Schemas of the training configuration files (``gosvae train CONFIG.yaml``).
+
+A config names its ``task`` (``teacher`` or ``codec``); the common parts are the data, the optimiser
+and the run settings. Unknown fields are errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class DatasetSpec(StrictModel):
+    """Which dataset to read: a registered name and its options."""
+
+    name: str = "synthetic-urban"
+    split: str = "train"
+    root: Optional[str] = None
+    num_images: Optional[PositiveInt] = None
+    size: Optional[tuple[PositiveInt, PositiveInt]] = None
+    seed: int = 0
+
+
+class DataConfig(StrictModel):
+    train: DatasetSpec
+    val: DatasetSpec
+    crop: Optional[tuple[PositiveInt, PositiveInt]] = None
+    hflip: bool = True
+    cache_dir: Optional[str] = "runs/cache"
+
+
+class OptimConfig(StrictModel):
+    steps: PositiveInt
+    batch_size: PositiveInt = 8
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_steps: int = Field(100, ge=0)
+    schedule: Literal["cosine", "constant"] = "cosine"
+    grad_clip: Optional[float] = Field(None, gt=0)
+
+
+class RunConfig(StrictModel):
+    out_dir: str
+    seed: int = 0
+    num_threads: PositiveInt = 2
+    log_every: PositiveInt = 25
+    eval_every: PositiveInt = 1000
+    checkpoint_every: PositiveInt = 200
+
+
+class TeacherLossConfig(StrictModel):
+    class_weighting: Literal["none", "sqrt-inverse"] = "sqrt-inverse"
+
+
+class TeacherTrainingConfig(StrictModel):
+    """``task: teacher``: supervised training of a segmentation teacher."""
+
+    task: Literal["teacher"]
+    name: str
+    description: str = ""
+    arch: str
+    arch_config: dict[str, Any] = {}
+    data: DataConfig
+    optim: OptimConfig
+    loss: TeacherLossConfig = TeacherLossConfig()
+    run: RunConfig
+
+    @model_validator(mode="after")
+    def _crop_fits(self) -> "TeacherTrainingConfig":
+        size = self.data.train.size
+        if self.data.crop is not None and size is not None:
+            if self.data.crop[0] > size[0] or self.data.crop[1] > size[1]:
+                raise ValueError(f"data.crop {list(self.data.crop)} is larger than data.train.size {list(size)}")
+        return self
+
+
+def dataset_cache_file(spec: DatasetSpec, cache_dir: str | None) -> Path | None:
+    """Where the materialised copy of a generated dataset is cached (``None``: real data, no cache)."""
+    if cache_dir is None or spec.root is not None:
+        return None
+    size = "x".join(map(str, spec.size)) if spec.size else "native"
+    return Path(cache_dir) / f"{spec.name}-{spec.split}-n{spec.num_images}-{size}-seed{spec.seed}.npz"

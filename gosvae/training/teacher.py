@@ -1,0 +1,179 @@
+"""Supervised training of a segmentation teacher (``task: teacher`` configs).
+
+Cross-entropy on random crops of the materialised training split (optionally with class weights
+``1/sqrt(frequency)`` so thin, rare classes such as poles and traffic lights count), AdamW with
+warm-up and cosine decay, resumable checkpoints, a CSV log, and a final evaluation on the full val
+images (confusion-matrix mIoU over the whole split). With ``export_zoo`` the trained weights and
+their metadata go into the package zoo.
+
+Example
+-------
+$ gosvae train configs/teacher_urban_unet.yaml --export-zoo
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import yaml
+from torch import nn
+from tqdm import tqdm
+
+from gosvae.datasets import IGNORE_INDEX, build_dataset
+from gosvae.metrics import SegmentationMeter
+from gosvae.teachers import Teacher, build_teacher
+from gosvae.training.checkpoint import CsvLog, load_checkpoint, lr_lambda, save_checkpoint, truncate_log
+from gosvae.training.config import DatasetSpec, TeacherTrainingConfig, dataset_cache_file
+from gosvae.training.data import MaterializedData
+
+
+def materialize(spec: DatasetSpec, *, cache_dir: str | None, desc: str) -> tuple[MaterializedData, Any]:
+    """The dataset of ``spec`` (for its metadata) and all of its items in memory."""
+    dataset = build_dataset(
+        name=spec.name, split=spec.split, root=spec.root, num_images=spec.num_images, size=spec.size, seed=spec.seed
+    )
+    data = MaterializedData.from_dataset(dataset, cache_file=dataset_cache_file(spec, cache_dir), desc=desc)
+    return data, dataset
+
+
+def class_weights(labels: torch.Tensor, *, num_classes: int) -> torch.Tensor:
+    """``1/sqrt(frequency)`` per class, normalised to mean 1 over present classes; absent → 0.
+
+    Input: labels (N, H, W) uint8/int64 with ignore 255. Output: (num_classes,) float32.
+    """
+    counts = torch.bincount(labels.flatten().long(), minlength=256)[:num_classes].double()
+    freq = counts / counts.sum().clamp_min(1)
+    weights = torch.where(freq > 0, freq.clamp_min(1e-12).rsqrt(), torch.zeros_like(freq))
+    present = freq > 0
+    weights[present] = weights[present] / weights[present].mean()
+    return weights.float()
+
+
+@torch.no_grad()
+def evaluate_teacher(teacher: Teacher, data: MaterializedData, *, batch_size: int = 8) -> dict[str, Any]:
+    """mIoU (confusion matrix over the whole set), pixel accuracy and per-class IoU of ``teacher``."""
+    meter = SegmentationMeter(num_classes=teacher.num_classes, ignore_index=IGNORE_INDEX)
+    was_training = teacher.training
+    nn.Module.train(teacher, False)
+    for images, labels in data.batches(batch_size=batch_size):
+        meter.update(teacher.predict(images), labels)
+    nn.Module.train(teacher, was_training)
+    ious = meter.per_class_iou()
+    return {
+        "miou": float(meter.mean_iou()),
+        "pixel_accuracy": float(meter.pixel_accuracy()),
+        "per_class_iou": {
+            name: (None if torch.isnan(torch.as_tensor(v)) else round(float(v), 4))
+            for name, v in zip(teacher.class_names, ious.tolist())
+        },
+        "num_images": len(data),
+    }
+
+
+def train_teacher(
+    config: TeacherTrainingConfig,
+    *,
+    config_path: str,
+    command: str,
+    resume: bool = False,
+    export_zoo: bool = False,
+) -> dict[str, Any]:
+    """Run (or resume) the training described by ``config``; returns the final evaluation."""
+    torch.set_num_threads(config.run.num_threads)
+    out = Path(config.run.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    torch.manual_seed(config.run.seed)
+    generator = torch.Generator().manual_seed(config.run.seed)
+
+    train_data, _ = materialize(config.data.train, cache_dir=config.data.cache_dir, desc="train split")
+    val_data, _ = materialize(config.data.val, cache_dir=config.data.cache_dir, desc="val split")
+    teacher = build_teacher(config.arch, config.arch_config)
+    for p in teacher.parameters():
+        p.requires_grad_(True)
+    nn.Module.train(teacher, True)  # Teacher.train() pins eval mode; training it is the exception.
+
+    weights = None
+    if config.loss.class_weighting == "sqrt-inverse":
+        weights = class_weights(train_data.labels, num_classes=teacher.num_classes)
+    optimizer = torch.optim.AdamW(teacher.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lr_lambda(warmup_steps=config.optim.warmup_steps, total_steps=config.optim.steps, schedule=config.optim.schedule),
+    )
+    ckpt_path = out / "checkpoint.pt"
+    start = 0
+    if resume and ckpt_path.is_file():
+        start = load_checkpoint(ckpt_path, model=teacher, optimizer=optimizer, scheduler=scheduler, generator=generator)["step"]
+        nn.Module.train(teacher, True)
+        truncate_log(out / "log.csv", after_step=start)
+    log = CsvLog(out / "log.csv", fields=["step", "loss", "lr", "seconds", "val_miou"])
+    t0 = time.time()
+    running = 0.0
+    progress = tqdm(range(start, config.optim.steps), initial=start, total=config.optim.steps, desc=config.name)
+    for step in progress:
+        images, labels = train_data.random_batch(
+            batch_size=config.optim.batch_size, crop=config.data.crop, hflip=config.data.hflip, generator=generator
+        )
+        loss = F.cross_entropy(teacher.logits(images), labels, weight=weights, ignore_index=IGNORE_INDEX)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.optim.grad_clip:
+            nn.utils.clip_grad_norm_(teacher.parameters(), config.optim.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        running += loss.item()
+        done = step + 1
+        row: dict[str, Any] = {}
+        if done % config.run.log_every == 0:
+            row = {"step": done, "loss": running / config.run.log_every, "lr": scheduler.get_last_lr()[0], "seconds": time.time() - t0}
+            progress.set_postfix(loss=f"{row['loss']:.4f}")
+            running = 0.0
+        if done % config.run.eval_every == 0 and done < config.optim.steps:
+            row = row or {"step": done, "seconds": time.time() - t0}
+            row["val_miou"] = evaluate_teacher(teacher, val_data)["miou"]
+            nn.Module.train(teacher, True)
+            progress.write(f"step {done}: val mIoU {row['val_miou']:.4f}")
+        if row:
+            log.write(row)
+        if done % config.run.checkpoint_every == 0 or done == config.optim.steps:
+            save_checkpoint(ckpt_path, model=teacher, optimizer=optimizer, scheduler=scheduler, step=done, generator=generator)
+    log.close()
+
+    teacher.freeze()
+    result = evaluate_teacher(teacher, val_data)
+    result["train_seconds_this_run"] = round(time.time() - t0, 1)
+    (out / "final.json").write_text(json.dumps(result, indent=2) + "\n")
+    if export_zoo:
+        from gosvae.zoo import save_zoo_entry
+
+        val = config.data.val
+        save_zoo_entry(
+            state_dict=teacher.state_dict(),
+            metadata={
+                "name": config.name,
+                "kind": "teacher",
+                "arch": config.arch,
+                "arch_config": teacher.config,
+                "description": config.description,
+                "config": config_path,
+                "command": command,
+                "data": {"train": config.data.train.model_dump(), "crop": config.data.crop, "hflip": config.data.hflip},
+                "steps": config.optim.steps,
+                "parameters": sum(p.numel() for p in teacher.parameters()),
+                "quality": {
+                    "dataset": f"{val.name}/{val.split}",
+                    "num_images": result["num_images"],
+                    "size": list(val.size) if val.size else None,
+                    "miou": round(result["miou"], 4),
+                    "pixel_accuracy": round(result["pixel_accuracy"], 4),
+                    "per_class_iou": result["per_class_iou"],
+                },
+            },
+        )
+    return result
