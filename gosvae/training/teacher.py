@@ -14,7 +14,6 @@ $ gosvae train configs/teacher_urban_unet.yaml --export-zoo
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,11 @@ import torch
 import torch.nn.functional as F
 import yaml
 from torch import nn
-from tqdm import tqdm
 
 from gosvae.datasets import IGNORE_INDEX, build_dataset
 from gosvae.metrics import SegmentationMeter
 from gosvae.teachers import Teacher, build_teacher
-from gosvae.training.checkpoint import CsvLog, load_checkpoint, lr_lambda, save_checkpoint, truncate_log
+from gosvae.training.loop import build_optimizer, run_training_loop
 from gosvae.training.config import DatasetSpec, TeacherTrainingConfig, dataset_cache_file
 from gosvae.training.data import MaterializedData
 
@@ -96,27 +94,13 @@ def train_teacher(
     teacher = build_teacher(config.arch, config.arch_config)
     for p in teacher.parameters():
         p.requires_grad_(True)
-    nn.Module.train(teacher, True)  # Teacher.train() pins eval mode; training it is the exception.
 
     weights = None
     if config.loss.class_weighting == "sqrt-inverse":
         weights = class_weights(train_data.labels, num_classes=teacher.num_classes)
-    optimizer = torch.optim.AdamW(teacher.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lr_lambda(warmup_steps=config.optim.warmup_steps, total_steps=config.optim.steps, schedule=config.optim.schedule),
-    )
-    ckpt_path = out / "checkpoint.pt"
-    start = 0
-    if resume and ckpt_path.is_file():
-        start = load_checkpoint(ckpt_path, model=teacher, optimizer=optimizer, scheduler=scheduler, generator=generator)["step"]
-        nn.Module.train(teacher, True)
-        truncate_log(out / "log.csv", after_step=start)
-    log = CsvLog(out / "log.csv", fields=["step", "loss", "lr", "seconds", "val_miou"])
-    t0 = time.time()
-    running = 0.0
-    progress = tqdm(range(start, config.optim.steps), initial=start, total=config.optim.steps, desc=config.name)
-    for step in progress:
+    optimizer, scheduler = build_optimizer(teacher.parameters(), config.optim)
+
+    def train_step(step: int) -> dict[str, float]:
         images, labels = train_data.random_batch(
             batch_size=config.optim.batch_size, crop=config.data.crop, hflip=config.data.hflip, generator=generator
         )
@@ -126,28 +110,27 @@ def train_teacher(
         if config.optim.grad_clip:
             nn.utils.clip_grad_norm_(teacher.parameters(), config.optim.grad_clip)
         optimizer.step()
-        scheduler.step()
-        running += loss.item()
-        done = step + 1
-        row: dict[str, Any] = {}
-        if done % config.run.log_every == 0:
-            row = {"step": done, "loss": running / config.run.log_every, "lr": scheduler.get_last_lr()[0], "seconds": time.time() - t0}
-            progress.set_postfix(loss=f"{row['loss']:.4f}")
-            running = 0.0
-        if done % config.run.eval_every == 0 and done < config.optim.steps:
-            row = row or {"step": done, "seconds": time.time() - t0}
-            row["val_miou"] = evaluate_teacher(teacher, val_data)["miou"]
-            nn.Module.train(teacher, True)
-            progress.write(f"step {done}: val mIoU {row['val_miou']:.4f}")
-        if row:
-            log.write(row)
-        if done % config.run.checkpoint_every == 0 or done == config.optim.steps:
-            save_checkpoint(ckpt_path, model=teacher, optimizer=optimizer, scheduler=scheduler, step=done, generator=generator)
-    log.close()
+        return {"loss": loss.item()}
+
+    seconds = run_training_loop(
+        name=config.name,
+        model=teacher,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        generator=generator,
+        steps=config.optim.steps,
+        run=config.run,
+        train_step=train_step,
+        log_fields=["loss", "val_miou"],
+        evaluate=lambda: {"val_miou": evaluate_teacher(teacher, val_data)["miou"]},
+        resume=resume,
+        # Teacher.train() pins eval mode; training the teacher itself is the one exception.
+        set_train_mode=lambda: nn.Module.train(teacher, True),
+    )
 
     teacher.freeze()
     result = evaluate_teacher(teacher, val_data)
-    result["train_seconds_this_run"] = round(time.time() - t0, 1)
+    result["train_seconds_this_run"] = round(seconds, 1)
     (out / "final.json").write_text(json.dumps(result, indent=2) + "\n")
     if export_zoo:
         from gosvae.zoo import save_zoo_entry

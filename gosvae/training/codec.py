@@ -1,0 +1,210 @@
+"""Training of VQ-VAE / GOS-VAE codecs (``task: codec`` configs).
+
+Schemes of the paper (Table IV) are configs of this one command:
+
+- VQ-VAE: ``objective.name: mse`` (L_v, eq. 4) from scratch;
+- GOS-VAE: ``objective.name: gos`` (L_s, eq. 5) from scratch, with a frozen ``teacher``;
+- GOS-VAE*: ``init_from: <a VQ-VAE zoo name or run folder>`` then ``gos``;
+- GOS-VAE†: the same with ``model.arch: residual`` (K = 12000).
+
+Dead codes are restarted from encoder outputs every ``codebook.restart_dead_every`` steps. At the
+end the index prior (empirical index distribution over the training images, Laplace-smoothed) is
+stored in the model, and the codec is evaluated on the val split (payload, mIoU, PSNR, ...).
+
+Example
+-------
+$ gosvae train configs/codecs/gos_vae_star_r4.yaml --export-zoo
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import torch
+import yaml
+from pydantic import Field
+from torch import nn
+
+from gosvae.codec import VQVAECodec
+from gosvae.errors import UserError
+from gosvae.evaluation import count_parameters, evaluate_codec
+from gosvae.models import VQVAE
+from gosvae.objectives import build_objective
+from gosvae.teachers import load_teacher
+from gosvae.training.config import DataConfig, OptimConfig, RunConfig, StrictModel
+from gosvae.training.data import MaterializedData
+from gosvae.training.loop import build_optimizer, run_training_loop
+from gosvae.training.teacher import materialize
+from gosvae.yaml_config import validate_model
+
+
+class ObjectiveConfig(StrictModel):
+    name: Literal["mse", "gos", "ce", "mse+kld", "lpips", "kld+perceptual"]
+    perceptual: Literal["teacher-features", "lpips", "none"] = "teacher-features"
+    weights: dict[str, float] = {}
+    js_resolution: Literal["logits", "full"] = "logits"
+    ce_target: Literal["soft", "hard"] = "soft"
+
+
+class CodebookConfig(StrictModel):
+    restart_dead_every: int = Field(500, ge=0)  # 0: never
+    dead_threshold: float = Field(1.0, ge=0)
+    stop_restarts_after: float = Field(0.7, ge=0, le=1)  # fraction of the steps
+
+
+class SourceCodingConfig(StrictModel):
+    coder: Literal["range", "huffman", "fixed"] = "range"
+    rows_per_slice: int = Field(4, ge=1)
+
+
+class CodecTrainingConfig(StrictModel):
+    """``task: codec``: training of a VQ-VAE family codec."""
+
+    task: Literal["codec"]
+    name: str
+    description: str = ""
+    scheme: str = ""
+    model: dict[str, Any]
+    init_from: Optional[str] = None
+    teacher: Optional[str] = "urban-unet"
+    objective: ObjectiveConfig
+    codebook: CodebookConfig = CodebookConfig()
+    source_coding: SourceCodingConfig = SourceCodingConfig()
+    data: DataConfig
+    optim: OptimConfig
+    run: RunConfig
+
+
+def _initial_state(spec: str) -> dict[str, torch.Tensor]:
+    """Weights to start from: a zoo codec name or a run folder (its ``checkpoint.pt``)."""
+    path = Path(spec)
+    if path.is_dir():
+        ckpt = path / "checkpoint.pt"
+        if not ckpt.is_file():
+            raise UserError(f"init_from: {path} has no checkpoint.pt")
+        return torch.load(ckpt, map_location="cpu", weights_only=True)["model"]
+    from gosvae.zoo import load_zoo_weights
+
+    return load_zoo_weights(spec)[1]
+
+
+@torch.no_grad()
+def index_counts(model: VQVAE, data: MaterializedData, *, batch_size: int = 16) -> torch.Tensor:
+    """How often each codeword is chosen over all of ``data`` (full images): (K,) int64."""
+    counts = torch.zeros(model.codebook_size, dtype=torch.int64)
+    for images, _ in data.batches(batch_size=batch_size):
+        counts += torch.bincount(model.encode(images).flatten(), minlength=model.codebook_size)
+    return counts
+
+
+def train_codec(
+    config: CodecTrainingConfig, *, config_path: str, command: str, resume: bool = False, export_zoo: bool = False
+) -> dict[str, Any]:
+    """Run (or resume) the codec training of ``config``; returns its final evaluation row."""
+    torch.set_num_threads(config.run.num_threads)
+    out = Path(config.run.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    torch.manual_seed(config.run.seed)
+    generator = torch.Generator().manual_seed(config.run.seed)
+
+    train_data, _ = materialize(config.data.train, cache_dir=config.data.cache_dir, desc="train split")
+    val_data, _ = materialize(config.data.val, cache_dir=config.data.cache_dir, desc="val split")
+    try:
+        model = VQVAE(**config.model)
+    except TypeError as exc:
+        raise UserError(f"{config_path}: model: {exc}") from None
+    if config.init_from and not (resume and (out / "checkpoint.pt").is_file()):
+        model.load_state_dict(_initial_state(config.init_from))
+    teacher = load_teacher(config.teacher) if config.teacher else None
+    objective = build_objective(
+        config.objective.name,
+        teacher=teacher,
+        perceptual=config.objective.perceptual,
+        weights=config.objective.weights or None,
+        js_resolution=config.objective.js_resolution,
+        ce_target=config.objective.ce_target,
+    )
+    optimizer, scheduler = build_optimizer(model.parameters(), config.optim)
+    restart_until = int(config.codebook.stop_restarts_after * config.optim.steps)
+
+    def train_step(step: int) -> dict[str, float]:
+        images, _ = train_data.random_batch(
+            batch_size=config.optim.batch_size, crop=config.data.crop, hflip=config.data.hflip, generator=generator
+        )
+        output = model(images)
+        losses = objective(images, output)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        if config.optim.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+        optimizer.step()
+        row = {k: float(v.detach()) for k, v in losses.items()}
+        row["perplexity"] = float(output.perplexity)
+        every = config.codebook.restart_dead_every
+        if every and (step + 1) % every == 0 and step + 1 <= restart_until:
+            with torch.no_grad():
+                z = model.encoder(images).permute(0, 2, 3, 1).reshape(-1, model.quantizer.embedding_dim)
+            restarted = model.quantizer.restart_dead_codes(z, generator=generator, threshold=config.codebook.dead_threshold)
+            row["restarted_codes"] = float(len(restarted)) * every  # logged as a mean over the window
+        return row
+
+    log_fields = [*objective.weights.keys(), "total", "perplexity", "restarted_codes"]
+    seconds = run_training_loop(
+        name=config.name,
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        generator=generator,
+        steps=config.optim.steps,
+        run=config.run,
+        train_step=train_step,
+        log_fields=log_fields,
+        resume=resume,
+    )
+    model.eval()
+    model.quantizer.set_index_prior(index_counts(model, train_data))
+    codec = VQVAECodec(model, name=config.name, coder=config.source_coding.coder, rows_per_slice=config.source_coding.rows_per_slice)
+    eval_teacher = teacher if teacher is not None else load_teacher("urban-unet")
+    row = evaluate_codec(codec, teacher=eval_teacher, data=val_data)
+    row["train_seconds_this_run"] = round(seconds, 1)
+    row["codes_used_on_val"] = int((index_counts(model, val_data) > 0).sum())
+    (out / "final.json").write_text(json.dumps(row, indent=2) + "\n")
+    torch.save({"model": model.state_dict()}, out / "final_model.pt")
+    if export_zoo:
+        from gosvae.zoo import save_zoo_entry
+
+        save_zoo_entry(
+            state_dict=model.state_dict(),
+            metadata={
+                "name": config.name,
+                "kind": "codec",
+                "arch": "vqvae",
+                "arch_config": model.config,
+                "description": config.description,
+                "scheme": config.scheme,
+                "config": config_path,
+                "command": command,
+                "data": {"train": config.data.train.model_dump(), "crop": config.data.crop, "hflip": config.data.hflip},
+                "steps": config.optim.steps,
+                "init_from": config.init_from,
+                "teacher": config.teacher,
+                "objective": config.objective.model_dump(),
+                "parameters": count_parameters(model),
+                "quality": {"dataset": f"{config.data.val.name}/{config.data.val.split}", **row},
+            },
+        )
+    return row
+
+
+def train_codec_from_yaml(data: dict, *, config_path: str, command: str, resume: bool, export_zoo: bool) -> int:
+    """CLI entry: validate the parsed YAML and train; prints the final row."""
+    config = validate_model(data, CodecTrainingConfig, source=config_path)
+    row = train_codec(config, config_path=config_path, command=command, resume=resume, export_zoo=export_zoo)
+    print(
+        f"{config.name}: payload {row['payload_kb']:.2f} KB ({row['bpp']:.3f} bpp), mIoU {row['miou_gt']:.4f}, "
+        f"mIoU vs teacher {row['miou_teacher']:.4f}, PSNR {row['psnr_db']:.2f} dB"
+    )
+    return 0

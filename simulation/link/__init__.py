@@ -1,0 +1,18 @@
+"""The Sionna link: packets -> CRC -> channel code -> mapping -> channel -> detection -> packets.
+
+Example
+-------
+>>> import torch
+>>> from channels import build_channel
+>>> from simulation.link import Link, LinkConfig
+>>> link = Link(LinkConfig(code="ldpc", rate=0.5, modulation="qpsk"), build_channel("awgn"), device="cpu")
+>>> received, stats = link.transmit([b"abc"], snr_db=10.0, generator=torch.Generator().manual_seed(0))
+>>> received
+[b'abc']
+"""
+
+from simulation.link.config import LdpcSettings, LinkConfig, PolarSettings
+from simulation.link.link import Link
+from simulation.link.stats import LinkStats
+
+__all__ = ["LdpcSettings", "Link", "LinkConfig", "LinkStats", "PolarSettings"]

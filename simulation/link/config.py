@@ -1,0 +1,199 @@
+"""Settings of the link: CRC, channel code, interleaving, modulation, detection and SNR axis.
+
+All fields have defaults; a scenario's ``link:`` section is validated with
+:meth:`LinkConfig.from_mapping`, which reports a bad field as a one-line
+:class:`~gosvae.errors.ConfigError` (``link.ldpc.iterations: must be >= 1, got 0``).
+
+Fields
+------
+crc : "CRC24A" | "CRC24B" | "CRC24C" | "CRC16" | "CRC11" | "CRC6" | "none"
+    CRC attached to every packet (3GPP TS 38.212 polynomials, Sionna ``CRCEncoder``).
+code : "ldpc" | "polar" | "none"
+    Channel code: 5G NR LDPC, 5G NR polar (uplink variant, with its own inner CRC11), or none.
+rate : float | None
+    Code rate k/n of each code block; ``None`` picks 0.5 for LDPC and polar and 1 for no code.
+    LDPC accepts [0.2, 0.925]; polar [0.05, 0.9]; no code only 1.
+block_size : int | None
+    Largest number of information bits per code block; packets longer than that (with their CRC)
+    are split into equal blocks. ``None`` picks the largest the code supports (LDPC: 8448, or
+    3824 below rate 1/3 where only base graph 2 applies; polar: about ``min(1013, 1079 * rate)``).
+block_sizes_per_octave : int | None
+    Block lengths are rounded up to a grid with this many steps per octave (16: at most 6.25 %
+    zero padding), so that packets of similar sizes share a few encoder/decoder pairs and go
+    through Sionna together. ``None`` uses exact lengths (one encoder per distinct length).
+modulation : "bpsk" | "qpsk" | "16qam" | "64qam" | "256qam" | "1024qam"
+    Gray-labelled constellation with unit average energy (Sionna ``Constellation``; BPSK is
+    Sionna's one-bit "pam", the others its "qam").
+demapping : "app" | "maxlog"
+    Sionna ``Demapper`` method.
+equalizer : "zf" | "mmse"
+    Perfect-CSI equalisation. For the per-symbol scalar channels of the channel contract the
+    unbiased LMMSE estimate equals zero forcing (``x = y / h``, ``no_eff = no / |h|^2``); "mmse"
+    computes it with Sionna's ``lmmse_equalizer`` and gives the same LLRs up to rounding.
+interleaver : "none" | "random"
+    Bit interleaving inside each codeword (Sionna ``RandomInterleaver`` seeded with
+    ``interleaver_seed``). No effect without a channel code (the bits are sent as they are).
+interleaver_seed : int
+    Seed of the interleaver's permutation (fixed, so runs are reproducible).
+snr_definition : "esno" | "ebno"
+    What ``snr_db`` means in :meth:`Link.transmit`. Es/N0: ``no = 10^(-snr_db/10)`` for the
+    unit-energy constellations. Eb/N0: energy per packet (payload) bit, ``no =
+    ebnodb2no(snr_db, bits_per_symbol, coderate)`` with ``coderate = payload bits /
+    (bits_per_symbol * channel uses)`` of the call, so CRC, block padding, code redundancy and
+    modulation padding all count as overhead.
+ldpc : LdpcSettings
+    ``iterations`` (20), ``check_node_update`` ("boxplus-phi"), ``early_exit`` (True: codewords
+    whose hard decisions already form a codeword skip the decoder, same output).
+polar : PolarSettings
+    ``decoder`` ("SCL"), ``list_size`` (8), ``iterations`` (20, for "BP").
+max_codewords_per_call : int
+    Codewords per Sionna decoder call (bounds memory; 5G LDPC at k=4096 takes ~4 MB each).
+
+Example
+-------
+>>> config = LinkConfig(code="ldpc", rate=0.5, modulation="16qam", interleaver="random")
+>>> config.bits_per_symbol, config.code_rate
+(4, 0.5)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from channels.base import config_error_from_validation
+
+__all__ = ["LdpcSettings", "LinkConfig", "MODULATIONS", "PolarSettings"]
+
+#: modulation name -> (Sionna constellation type, bits per symbol)
+MODULATIONS: dict[str, tuple[str, int]] = {
+    "bpsk": ("pam", 1),
+    "qpsk": ("qam", 2),
+    "16qam": ("qam", 4),
+    "64qam": ("qam", 6),
+    "256qam": ("qam", 8),
+    "1024qam": ("qam", 10),
+}
+
+#: code -> (lowest, highest) accepted rate
+RATE_LIMITS: dict[str, tuple[float, float]] = {"ldpc": (0.2, 0.925), "polar": (0.05, 0.9), "none": (1.0, 1.0)}
+
+#: code -> smallest code block (Sionna's 5G LDPC needs k >= 12; its 5G polar code needs k >= 20
+#: for the CRC11 variant, shorter blocks use an unimplemented parity-check variant)
+MIN_BLOCK_SIZE: dict[str, int] = {"ldpc": 12, "polar": 20, "none": 1}
+
+LDPC_MAX_BLOCK_SIZE = 8448  # 3GPP TS 38.212 base graph 1 (rates >= 1/3)
+LDPC_LOW_RATE_MAX_BLOCK_SIZE = 3824  # below rate 1/3 only base graph 2 applies (Sionna's selection rule)
+POLAR_MAX_BLOCK_SIZE = 1013  # Sionna's 5G polar code has no code-block segmentation
+POLAR_MAX_CODEWORD = 1088  # ... so n <= 1088
+MAX_BITS_PER_SYMBOL = 10  # rounding n up to whole symbols adds at most 9 bits
+
+
+def max_block_size(code: str, rate: float) -> int | None:
+    """Largest code block (information bits) that ``code`` supports at ``rate``; None: no limit."""
+    if code == "ldpc":
+        return LDPC_MAX_BLOCK_SIZE if rate >= 1 / 3 else LDPC_LOW_RATE_MAX_BLOCK_SIZE
+    if code == "polar":
+        return min(POLAR_MAX_BLOCK_SIZE, int(rate * (POLAR_MAX_CODEWORD - MAX_BITS_PER_SYMBOL + 1)))
+    return None
+
+
+class LdpcSettings(BaseModel):
+    """5G LDPC decoder settings (Sionna ``LDPC5GDecoder``, flooding schedule)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    iterations: int = Field(20, ge=1, le=1000)
+    check_node_update: Literal["boxplus-phi", "boxplus", "minsum", "offset-minsum"] = "boxplus-phi"
+    early_exit: bool = True
+
+
+class PolarSettings(BaseModel):
+    """5G polar decoder settings (Sionna ``Polar5GDecoder``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    decoder: Literal["SC", "SCL", "BP"] = "SCL"
+    list_size: int = Field(8, ge=1, le=64)
+    iterations: int = Field(20, ge=1, le=1000)
+
+
+class LinkConfig(BaseModel):
+    """Validated link settings (see the module docstring for every field)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    crc: Literal["CRC24A", "CRC24B", "CRC24C", "CRC16", "CRC11", "CRC6", "none"] = "CRC24A"
+    code: Literal["ldpc", "polar", "none"] = "ldpc"
+    rate: float | None = None
+    block_size: int | None = Field(None, ge=1)
+    block_sizes_per_octave: int | None = Field(16, ge=1, le=1024)
+    modulation: Literal["bpsk", "qpsk", "16qam", "64qam", "256qam", "1024qam"] = "qpsk"
+    demapping: Literal["app", "maxlog"] = "app"
+    equalizer: Literal["zf", "mmse"] = "zf"
+    interleaver: Literal["none", "random"] = "none"
+    interleaver_seed: int = Field(0, ge=0, le=2**31 - 1)
+    snr_definition: Literal["esno", "ebno"] = "esno"
+    ldpc: LdpcSettings = LdpcSettings()
+    polar: PolarSettings = PolarSettings()
+    max_codewords_per_call: int = Field(256, ge=1)
+
+    @field_validator("rate")
+    @classmethod
+    def _rate_fits_code(cls, rate: float | None, info: ValidationInfo) -> float | None:
+        code = info.data.get("code")
+        if rate is None or code not in RATE_LIMITS:
+            return rate
+        low, high = RATE_LIMITS[code]
+        if code == "none" and rate != 1.0:
+            raise ValueError("must be 1 (or left out) without a channel code")
+        if not low <= rate <= high:
+            raise ValueError(f"must be within [{low}, {high}] for code '{code}'")
+        return rate
+
+    @field_validator("block_size")
+    @classmethod
+    def _block_size_fits_code(cls, block_size: int | None, info: ValidationInfo) -> int | None:
+        code = info.data.get("code")
+        if block_size is None or code not in RATE_LIMITS or "rate" not in info.data:
+            return block_size
+        rate = info.data["rate"] if info.data["rate"] is not None else _default_rate(code)
+        largest = max_block_size(code, rate)
+        if largest is not None and block_size > largest:
+            raise ValueError(f"must be <= {largest} for code '{code}' at rate {rate}")
+        if block_size < MIN_BLOCK_SIZE[code]:
+            raise ValueError(f"must be >= {MIN_BLOCK_SIZE[code]} for code '{code}'")
+        return block_size
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None, *, where: str = "link") -> "LinkConfig":
+        """Validate a ``link:`` section; :class:`~gosvae.errors.ConfigError` names a bad field."""
+        try:
+            return cls.model_validate(dict(data or {}))
+        except ValidationError as exc:
+            raise config_error_from_validation(exc, where=where) from None
+
+    @property
+    def code_rate(self) -> float:
+        """Rate of the channel code (the default of the code when ``rate`` is left out)."""
+        return self.rate if self.rate is not None else _default_rate(self.code)
+
+    @property
+    def max_block_size(self) -> int | None:
+        """Largest code block in information bits (``block_size`` or the code's limit); None: no limit."""
+        return self.block_size if self.block_size is not None else max_block_size(self.code, self.code_rate)
+
+    @property
+    def constellation_type(self) -> str:
+        """Sionna constellation type, "pam" or "qam"."""
+        return MODULATIONS[self.modulation][0]
+
+    @property
+    def bits_per_symbol(self) -> int:
+        """Bits carried by one constellation symbol."""
+        return MODULATIONS[self.modulation][1]
+
+
+def _default_rate(code: str) -> float:
+    return 1.0 if code == "none" else 0.5

@@ -1,0 +1,248 @@
+"""Channel codes of the link: none, 5G LDPC and 5G polar, batched over code blocks.
+
+Every code maps ``(G, k)`` information bits to ``(G, n)`` code bits and ``(G, n)`` LLRs back to
+``(G, k)`` hard bits, for any block length ``k`` within its limits; the Sionna encoder/decoder
+pair of each ``(k, n)`` is built on first use and kept by the instance. ``n`` is
+``ceil(k / rate)`` rounded up to whole symbols, kept within the code's rate limits (LDPC:
+between 1/5, or 1/3 for k > 3824, and 948/1024, and at least 3 parity bits).
+
+- ``Uncoded``: ``n = k``, hard decisions of the LLRs.
+- ``LDPC5GCode``: Sionna ``LDPC5GEncoder``/``LDPC5GDecoder`` (rate matching included), decoder
+  calls of at most ``max_codewords_per_call`` codewords; with ``early_exit``, codewords whose
+  hard decisions already are codewords skip the decoder (:mod:`~simulation.link.ldpc_early_exit`).
+- ``Polar5GCode``: Sionna ``Polar5GEncoder``/``Polar5GDecoder`` (uplink variant: the code adds
+  its own CRC11, so ``n >= k + 11``; 20 <= k <= 1013, n <= 1088).
+
+LLRs follow Sionna: ``log P(b=1)/P(b=0)``.
+
+Example
+-------
+>>> code = build_channel_code(LinkConfig(code="ldpc", rate=0.5), device="cpu")
+>>> code.codeword_bits(100)
+200
+>>> bits = torch.randint(0, 2, (4, 100)).float()
+>>> decoded = code.decode(20.0 * (2 * code.encode(bits) - 1), k=100)
+>>> torch.equal(decoded.bits, bits), decoded.early_exits
+(True, 4)
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import torch
+from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
+from sionna.phy.fec.polar import Polar5GDecoder, Polar5GEncoder
+
+from simulation.link.config import MIN_BLOCK_SIZE, LdpcSettings, LinkConfig, PolarSettings
+from simulation.link.ldpc_early_exit import EarlyExitUnsupported, LDPC5GCodewordCheck
+
+__all__ = ["ChannelCode", "DecodeResult", "LDPC5GCode", "Polar5GCode", "Uncoded", "build_channel_code"]
+
+_LDPC_MAX_RATE = 948 / 1024  # TS 38.212 5.4.2.1
+_LDPC_MIN_PARITY = 3
+_LDPC_BG2_MAX_K = 3824  # above it, base graph 1, whose lowest rate is 1/3 (BG2's is 1/5)
+_POLAR_CRC_BITS = 11
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    """Output of :meth:`ChannelCode.decode`: ``bits`` (G, k) float 0/1 and the number of
+    codewords that skipped the decoder (LDPC early exit)."""
+
+    bits: torch.Tensor
+    early_exits: int = 0
+
+
+class ChannelCode:
+    """Base class: block-length rules plus batched encode/decode.
+
+    Attributes
+    ----------
+    name : str
+        "none", "ldpc" or "polar".
+    min_block_size : int
+        Smallest ``k`` the code accepts.
+    max_block_size : int | None
+        Largest ``k`` the link puts in one block (None: no limit).
+    """
+
+    name = "none"
+
+    def __init__(self, *, rate: float, bits_per_symbol: int, max_block_size: int | None, device: str) -> None:
+        self.rate = rate
+        self.bits_per_symbol = bits_per_symbol
+        self.min_block_size = MIN_BLOCK_SIZE[self.name]
+        self.max_block_size = max_block_size
+        self.device = device
+
+    def codeword_bits(self, k: int) -> int:
+        """Code bits ``n`` out of the encoder for ``k`` information bits."""
+        raise NotImplementedError
+
+    def encode(self, bits: torch.Tensor) -> torch.Tensor:
+        """(G, k) float 0/1 -> (G, n) float 0/1, ``n = codeword_bits(k)``."""
+        raise NotImplementedError
+
+    def decode(self, llr: torch.Tensor, *, k: int) -> DecodeResult:
+        """(G, n) LLRs -> :class:`DecodeResult` with (G, k) hard information bits."""
+        raise NotImplementedError
+
+    def _whole_symbols(self, bits: int) -> int:
+        return -(-bits // self.bits_per_symbol) * self.bits_per_symbol
+
+
+class Uncoded(ChannelCode):
+    """No channel code: the information bits are sent as they are."""
+
+    name = "none"
+
+    def codeword_bits(self, k: int) -> int:
+        return k
+
+    def encode(self, bits: torch.Tensor) -> torch.Tensor:
+        return bits
+
+    def decode(self, llr: torch.Tensor, *, k: int) -> DecodeResult:
+        return DecodeResult((llr > 0).to(torch.float32))
+
+
+class LDPC5GCode(ChannelCode):
+    """5G NR LDPC code with rate matching (Sionna), decoder early exit optional."""
+
+    name = "ldpc"
+
+    def __init__(
+        self,
+        *,
+        rate: float,
+        bits_per_symbol: int,
+        max_block_size: int | None,
+        settings: LdpcSettings,
+        max_codewords_per_call: int,
+        device: str,
+    ) -> None:
+        super().__init__(rate=rate, bits_per_symbol=bits_per_symbol, max_block_size=max_block_size, device=device)
+        self.settings = settings
+        self.max_codewords_per_call = max_codewords_per_call
+        self._coders: dict[tuple[int, int], tuple[LDPC5GEncoder, LDPC5GDecoder, LDPC5GCodewordCheck | None]] = {}
+
+    def codeword_bits(self, k: int) -> int:
+        # At least 3 parity bits: with 1 or 2, rate matching of blocks of k <= 24 leaves the punctured
+        # systematic bits undetermined, so some information words cannot be told apart.
+        n = self._whole_symbols(max(math.ceil(k / self.rate - 1e-9), k + _LDPC_MIN_PARITY))
+        lowest_rate_inverse = 3 if k > _LDPC_BG2_MAX_K else 5  # base graph 1: 1/3, base graph 2: 1/5
+        if n > lowest_rate_inverse * k:  # rounding up went below the lowest rate: round down instead
+            n = (lowest_rate_inverse * k // self.bits_per_symbol) * self.bits_per_symbol
+        while k / n > _LDPC_MAX_RATE:
+            n += self.bits_per_symbol
+        return n
+
+    def encode(self, bits: torch.Tensor) -> torch.Tensor:
+        k = bits.shape[1]
+        encoder, _, _ = self._coder(k, self.codeword_bits(k))
+        return encoder(bits)
+
+    def decode(self, llr: torch.Tensor, *, k: int) -> DecodeResult:
+        _, decoder, check = self._coder(k, llr.shape[1])
+        out = torch.empty(llr.shape[0], k, dtype=torch.float32, device=llr.device)
+        pending = torch.arange(llr.shape[0], device=llr.device)
+        early_exits = 0
+        if check is not None:
+            failing = []
+            for rows in torch.split(pending, self.max_codewords_per_call):
+                valid, info = check(llr[rows])
+                out[rows[valid]] = info[valid]
+                failing.append(rows[~valid])
+                early_exits += int(valid.sum())
+            pending = torch.cat(failing) if failing else pending
+        for rows in torch.split(pending, self.max_codewords_per_call):
+            if rows.numel():  # torch.split of an empty tensor yields one empty chunk
+                out[rows] = decoder(llr[rows]).to(torch.float32)
+        return DecodeResult(out, early_exits)
+
+    def _coder(self, k: int, n: int) -> tuple[LDPC5GEncoder, LDPC5GDecoder, LDPC5GCodewordCheck | None]:
+        if (k, n) not in self._coders:
+            with warnings.catch_warnings():  # rates just above 948/1024 are legal after rounding
+                warnings.filterwarnings("ignore", message="Effective coderate", category=UserWarning)
+                encoder = LDPC5GEncoder(k, n, device=self.device)
+            decoder = LDPC5GDecoder(
+                encoder,
+                cn_update=self.settings.check_node_update,
+                num_iter=self.settings.iterations,
+                hard_out=True,
+                return_infobits=True,
+                device=self.device,
+            )
+            check = None
+            if self.settings.early_exit:
+                try:
+                    check = LDPC5GCodewordCheck(encoder, device=self.device)
+                except EarlyExitUnsupported as exc:
+                    warnings.warn(f"LDPC early exit off for this block length: {exc}", RuntimeWarning, stacklevel=2)
+            self._coders[(k, n)] = (encoder, decoder, check)
+        return self._coders[(k, n)]
+
+
+class Polar5GCode(ChannelCode):
+    """5G NR polar code, uplink variant (Sionna), with SC, SCL or BP decoding."""
+
+    name = "polar"
+
+    def __init__(
+        self,
+        *,
+        rate: float,
+        bits_per_symbol: int,
+        max_block_size: int | None,
+        settings: PolarSettings,
+        max_codewords_per_call: int,
+        device: str,
+    ) -> None:
+        super().__init__(rate=rate, bits_per_symbol=bits_per_symbol, max_block_size=max_block_size, device=device)
+        self.settings = settings
+        self.max_codewords_per_call = max_codewords_per_call
+        self._coders: dict[tuple[int, int], tuple[Polar5GEncoder, Polar5GDecoder]] = {}
+
+    def codeword_bits(self, k: int) -> int:
+        return self._whole_symbols(max(math.ceil(k / self.rate - 1e-9), k + _POLAR_CRC_BITS, 18))
+
+    def encode(self, bits: torch.Tensor) -> torch.Tensor:
+        k = bits.shape[1]
+        encoder, _ = self._coder(k, self.codeword_bits(k))
+        return encoder(bits)
+
+    def decode(self, llr: torch.Tensor, *, k: int) -> DecodeResult:
+        _, decoder = self._coder(k, llr.shape[1])
+        parts = [decoder(chunk) for chunk in torch.split(llr, self.max_codewords_per_call)]
+        return DecodeResult(torch.cat(parts).to(torch.float32))
+
+    def _coder(self, k: int, n: int) -> tuple[Polar5GEncoder, Polar5GDecoder]:
+        if (k, n) not in self._coders:
+            encoder = Polar5GEncoder(k, n, channel_type="uplink", device=self.device)
+            decoder = Polar5GDecoder(
+                encoder,
+                dec_type=self.settings.decoder,
+                list_size=self.settings.list_size,
+                num_iter=self.settings.iterations,
+                device=self.device,
+            )
+            self._coders[(k, n)] = (encoder, decoder)
+        return self._coders[(k, n)]
+
+
+def build_channel_code(config: LinkConfig, *, device: str) -> ChannelCode:
+    """The :class:`ChannelCode` that ``config`` asks for."""
+    common = dict(
+        rate=config.code_rate,
+        bits_per_symbol=config.bits_per_symbol,
+        max_block_size=config.max_block_size,
+        device=device,
+    )
+    if config.code == "ldpc":
+        return LDPC5GCode(**common, settings=config.ldpc, max_codewords_per_call=config.max_codewords_per_call)
+    if config.code == "polar":
+        return Polar5GCode(**common, settings=config.polar, max_codewords_per_call=config.max_codewords_per_call)
+    return Uncoded(**common)

@@ -1,0 +1,270 @@
+"""The link: packets in, packets (or None) out, through Sionna and a channel model.
+
+Per packet: CRC -> code blocks -> channel code -> bit interleaving -> mapping -> channel ->
+perfect-CSI equalisation -> demapping (LLRs) -> deinterleaving -> decoding -> CRC check. All
+packets of a call form one stream: every Sionna block runs once per distinct block length (or
+once per chunk of ``max_codewords_per_call`` codewords), never once per packet, and the channel
+model sees all symbols of the call as one row ``(1, N)`` in packet order, so block fading spans
+packet boundaries as it would on air.
+
+Example
+-------
+>>> from channels import build_channel
+>>> link = Link(LinkConfig(code="ldpc", rate=0.5, modulation="16qam"), build_channel("awgn"), device="cpu")
+>>> received, stats = link.transmit([b"hello", bytes(1000)], snr_db=12.0, generator=torch.Generator().manual_seed(0))
+>>> received[0], stats.packet_loss_rate
+(b'hello', 0.0)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from typing import Iterator
+
+import numpy as np
+import torch
+from sionna.phy import config as sionna_config
+from sionna.phy.fec.interleaving import Deinterleaver, RandomInterleaver
+from sionna.phy.utils import ebnodb2no
+
+from channels.base import ChannelModel
+from simulation.link.config import LinkConfig
+from simulation.link.crc import PacketCRC
+from simulation.link.fec import Uncoded, build_channel_code
+from simulation.link.modem import Modem
+from simulation.link.segmentation import BlockLayout, bits_to_packets, packets_to_bits, plan_blocks, ragged_indices
+from simulation.link.stats import LinkStats
+
+__all__ = ["Link"]
+
+
+class Link:
+    """A configured transmitter, channel and receiver.
+
+    Parameters
+    ----------
+    config : LinkConfig
+        CRC, code, interleaving, modulation, detection and SNR-axis settings.
+    channel : ChannelModel
+        Channel model (see :mod:`channels.base`).
+    device : str | None
+        Device of the computation; ``None`` uses Sionna's default (``sionna.phy.config.device``).
+
+    Notes
+    -----
+    Encoders, decoders and CRC blocks are built on first use for each block length and kept,
+    so the first call with new packet sizes is slower than the next ones.
+    """
+
+    def __init__(self, config: LinkConfig, channel: ChannelModel, *, device: str | None = None) -> None:
+        self.config = config
+        self.channel = channel
+        self.device = str(device) if device is not None else sionna_config.device
+        self.code = build_channel_code(config, device=self.device)
+        self.crc = PacketCRC(config.crc, device=self.device)
+        self.modem = Modem(
+            modulation=config.modulation, demapping=config.demapping, equalizer=config.equalizer, device=self.device
+        )
+        self._interleaver: RandomInterleaver | None = None
+        self._deinterleaver: Deinterleaver | None = None
+        if config.interleaver == "random" and not isinstance(self.code, Uncoded):
+            self._interleaver = RandomInterleaver(
+                seed=config.interleaver_seed, keep_batch_constant=True, keep_state=True, axis=-1, device=self.device
+            )
+            self._deinterleaver = Deinterleaver(self._interleaver)
+
+    def transmit(
+        self, packets: Sequence[bytes], *, snr_db: float, generator: torch.Generator
+    ) -> tuple[list[bytes | None], LinkStats]:
+        """Send ``packets`` through the link.
+
+        Input
+        -----
+        packets : sequence of bytes
+            Payloads of any lengths (empty ones included).
+        snr_db : float
+            Es/N0 or Eb/N0 in dB, as set by ``config.snr_definition``.
+        generator : torch.Generator
+            Source of all channel randomness; the same seed gives the same result.
+
+        Output
+        ------
+        received : list[bytes | None]
+            One entry per packet: its bytes, or ``None`` when the CRC failed. Without a CRC the
+            decoded bytes are returned even when wrong (counted in ``packets_undetected``).
+        stats : LinkStats
+            Counts of this call (bits, errors, packets, channel uses, timings).
+        """
+        packets = _as_bytes_list(packets)
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        seconds: dict[str, float] = {}
+        timer = _StageTimer(seconds, synchronize=self.device.startswith("cuda"))
+
+        with timer("segmentation"):
+            layout = plan_blocks(
+                np.array([8 * len(p) for p in packets], dtype=np.int64),
+                crc_bits=self.crc.length,
+                max_block=self.code.max_block_size,
+                min_block=self.code.min_block_size,
+                steps_per_octave=self.config.block_sizes_per_octave,
+                codeword_bits=self.code.codeword_bits,
+                bits_per_symbol=self.modem.bits_per_symbol,
+            )
+            payload_at = ragged_indices(layout.packet_start, layout.payload_bits)
+            info = torch.zeros(layout.info_length, dtype=torch.float32, device=self.device)
+            info[self._index(payload_at)] = torch.as_tensor(packets_to_bits(packets), device=self.device).float()
+        with timer("crc"):
+            parity = self.crc.parity(info, starts=layout.packet_start, lengths=layout.payload_bits)
+            info[self._crc_index(layout)] = parity
+        with timer("encoding"):
+            coded = self._encode(info, layout)
+        with timer("mapping"):
+            symbols = self.modem.map(coded)
+        channel_uses = symbols.shape[-1]
+        if channel_uses:
+            noise_variance = self.noise_variance(
+                snr_db, payload_bits=int(layout.payload_bits.sum()), channel_uses=channel_uses
+            )
+            with timer("channel"):
+                received = self.channel(symbols, no=noise_variance, generator=generator)
+            with timer("equalization"):
+                x_eq, no_eff = self.modem.equalize(received)
+            with timer("demapping"):
+                llr = self.modem.demap(x_eq, no_eff)
+        else:
+            llr = torch.zeros(0, device=self.device)
+        with timer("decoding"):
+            decoded, early_exits = self._decode(llr, layout)
+        with timer("crc"):
+            crc_ok = self.crc.check(
+                decoded,
+                decoded[self._crc_index(layout)],
+                starts=layout.packet_start,
+                lengths=layout.payload_bits,
+            ).cpu()
+            received_packets = bits_to_packets(decoded[self._index(payload_at)].cpu().numpy(), layout.payload_bits)
+
+        sent_bits = ragged_indices(layout.block_code_start, layout.block_n)
+        raw_errors = int((llr[self._index(sent_bits)] > 0).ne(coded[self._index(sent_bits)] > 0.5).sum())
+        protected_at = ragged_indices(layout.packet_start, layout.protected_bits)
+        wrong = decoded[self._index(protected_at)].ne(info[self._index(protected_at)]).cpu()
+        errors_per_packet = torch.zeros(len(packets), dtype=torch.int64).index_add_(
+            0, torch.as_tensor(np.repeat(np.arange(len(packets)), layout.protected_bits)), wrong.long()
+        )
+        correct = errors_per_packet == 0
+        stats = LinkStats(
+            packets_sent=len(packets),
+            packets_lost=int((~crc_ok).sum()),
+            packets_undetected=int((crc_ok & ~correct).sum()),
+            payload_bits=int(layout.payload_bits.sum()),
+            payload_bits_delivered=int(layout.payload_bits[(crc_ok & correct).numpy()].sum()),
+            info_bits=int(layout.protected_bits.sum()),
+            info_bit_errors=int(errors_per_packet.sum()),
+            coded_bits=int(layout.block_n.sum()),
+            raw_bit_errors=raw_errors,
+            channel_uses=channel_uses,
+            codewords=len(layout.block_k),
+            codewords_early_exit=early_exits,
+            stage_seconds=seconds,
+        )
+        out = [payload if ok else None for payload, ok in zip(received_packets, crc_ok.tolist())]
+        return out, stats
+
+    def noise_variance(self, snr_db: float, *, payload_bits: int, channel_uses: int) -> float:
+        """Noise variance per complex symbol for ``snr_db`` under ``config.snr_definition``.
+
+        Es/N0: ``10^(-snr_db/10)`` (unit-energy constellations). Eb/N0: Sionna's
+        ``ebnodb2no(snr_db, bits_per_symbol, coderate)`` with ``coderate = payload_bits /
+        (bits_per_symbol * channel_uses)``, i.e. energy per payload bit with every overhead
+        (CRC, padding, code redundancy) counted.
+        """
+        if self.config.snr_definition == "esno":
+            return 10.0 ** (-float(snr_db) / 10.0)
+        if payload_bits <= 0:
+            raise ValueError("Eb/N0 is undefined for a call without payload bits")
+        coderate = payload_bits / (self.modem.bits_per_symbol * channel_uses)
+        return float(ebnodb2no(float(snr_db), self.modem.bits_per_symbol, coderate, device="cpu"))
+
+    def _encode(self, info: torch.Tensor, layout: BlockLayout) -> torch.Tensor:
+        """Information stream -> coded stream (modulation padding left at zero)."""
+        coded = torch.zeros(layout.code_length, dtype=torch.float32, device=self.device)
+        if isinstance(self.code, Uncoded):  # identity code: one ragged copy, no grouping
+            coded[self._index(ragged_indices(layout.block_code_start, layout.block_n))] = info[
+                self._index(ragged_indices(layout.block_info_start, layout.block_k))
+            ]
+            return coded
+        for k, n, blocks in _groups(layout):
+            for rows in np.array_split(blocks, -(-len(blocks) // self.config.max_codewords_per_call)):
+                codewords = self.code.encode(info[self._block_index(layout.block_info_start[rows], k)])
+                if self._interleaver is not None:
+                    codewords = self._interleaver(codewords)
+                coded[self._block_index(layout.block_code_start[rows], n)] = codewords.to(torch.float32)
+        return coded
+
+    def _decode(self, llr: torch.Tensor, layout: BlockLayout) -> tuple[torch.Tensor, int]:
+        """LLR stream -> decoded information stream, and the number of LDPC early exits."""
+        decoded = torch.zeros(layout.info_length, dtype=torch.float32, device=self.device)
+        if isinstance(self.code, Uncoded):
+            decoded[self._index(ragged_indices(layout.block_info_start, layout.block_k))] = (
+                llr[self._index(ragged_indices(layout.block_code_start, layout.block_n))] > 0
+            ).to(torch.float32)
+            return decoded, 0
+        early_exits = 0
+        for k, n, blocks in _groups(layout):
+            block_llr = llr[self._block_index(layout.block_code_start[blocks], n)]
+            if self._deinterleaver is not None:
+                block_llr = self._deinterleaver(block_llr)
+            result = self.code.decode(block_llr, k=k)
+            decoded[self._block_index(layout.block_info_start[blocks], k)] = result.bits
+            early_exits += result.early_exits
+        return decoded, early_exits
+
+    def _index(self, positions: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(positions, dtype=torch.int64, device=self.device)
+
+    def _block_index(self, starts: np.ndarray, length: int) -> torch.Tensor:
+        """(G, length) positions ``starts[g] + j``."""
+        return self._index(starts[:, None] + np.arange(length, dtype=np.int64))
+
+    def _crc_index(self, layout: BlockLayout) -> torch.Tensor:
+        """(P, crc_bits) positions of each packet's CRC in the information stream."""
+        return self._block_index(layout.packet_start + layout.payload_bits, self.crc.length)
+
+
+def _groups(layout: BlockLayout) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(k, n, block indices) for every distinct block length, blocks in stream order."""
+    for k in np.unique(layout.block_k):
+        blocks = np.flatnonzero(layout.block_k == k)
+        yield int(k), int(layout.block_n[blocks[0]]), blocks
+
+
+def _as_bytes_list(packets: Sequence[bytes]) -> list[bytes]:
+    if isinstance(packets, (bytes, bytearray, memoryview)):
+        raise TypeError("packets must be a sequence of bytes objects, got a single bytes object")
+    out = []
+    for index, packet in enumerate(packets):
+        if not isinstance(packet, (bytes, bytearray, memoryview)):
+            raise TypeError(f"packets[{index}] must be bytes, got {type(packet).__name__}")
+        out.append(bytes(packet))
+    return out
+
+
+class _StageTimer:
+    """Adds wall-clock seconds per named stage into a dict."""
+
+    def __init__(self, seconds: dict[str, float], *, synchronize: bool) -> None:
+        self.seconds = seconds
+        self.synchronize = synchronize
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.synchronize:
+                torch.cuda.synchronize()
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
