@@ -53,8 +53,9 @@ def evaluate_codec(
         streams = codec.encode(images)
         payload_bytes += [s.num_bytes for s in streams]
         x_hat = codec.decode([s.packets for s in streams], image_size=(height, width)).images
-        vs_gt.update(teacher.predict(x_hat), labels)
-        vs_teacher.update(teacher.predict(x_hat), teacher.predict(images))
+        predicted = teacher.predict(x_hat)
+        vs_gt.update(predicted, labels)
+        vs_teacher.update(predicted, teacher.predict(images))
         mses.append(mse(x_hat, images))
         psnrs.append(psnr(x_hat, images))
         if lpips is not None:

@@ -39,7 +39,7 @@ def load_teacher(spec: str | Path) -> Teacher:
         from gosvae.teachers.hf import load_hf_teacher
 
         return load_hf_teacher(path)
-    if (zoo.ZOO_DIR / f"{spec}.json").is_file():
+    if any((directory / f"{spec}.json").is_file() for directory in zoo.zoo_dirs()):
         entry, state = zoo.load_zoo_weights(str(spec))
         if entry.kind != "teacher":
             raise UserError(f"zoo model '{spec}' is a {entry.kind}, not a teacher")

@@ -100,9 +100,19 @@ def index_counts(model: VQVAE, data: MaterializedData, *, batch_size: int = 16) 
 
 
 def train_codec(
-    config: CodecTrainingConfig, *, config_path: str, command: str, resume: bool = False, export_zoo: bool = False
+    config: CodecTrainingConfig,
+    *,
+    config_path: str,
+    command: str,
+    resume: bool = False,
+    export_zoo: bool = False,
+    zoo_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the codec training of ``config``; returns its final evaluation row."""
+    """Run (or resume) the codec training of ``config``; returns its final evaluation row.
+
+    With ``export_zoo`` the weights are rounded to float16 (the zoo format) before the final
+    evaluation, and written with their metadata to ``zoo_dir`` (default: the package zoo).
+    """
     torch.set_num_threads(config.run.num_threads)
     out = Path(config.run.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -165,6 +175,10 @@ def train_codec(
         resume=resume,
     )
     model.eval()
+    if export_zoo:
+        from gosvae.zoo import half_precision_state
+
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half_precision_state(model.state_dict()).items()})
     model.quantizer.set_index_prior(index_counts(model, train_data))
     codec = VQVAECodec(model, name=config.name, coder=config.source_coding.coder, rows_per_slice=config.source_coding.rows_per_slice)
     eval_teacher = teacher if teacher is not None else load_teacher("urban-unet")
@@ -174,10 +188,11 @@ def train_codec(
     (out / "final.json").write_text(json.dumps(row, indent=2) + "\n")
     torch.save({"model": model.state_dict()}, out / "final_model.pt")
     if export_zoo:
-        from gosvae.zoo import save_zoo_entry
+        from gosvae.zoo import half_precision_state, save_zoo_entry
 
         save_zoo_entry(
-            state_dict=model.state_dict(),
+            directory=zoo_dir,
+            state_dict=half_precision_state(model.state_dict()),
             metadata={
                 "name": config.name,
                 "kind": "codec",
