@@ -7,25 +7,8 @@ import pytest
 import torch
 
 from gosvae.codec import load_codec
-from gosvae.teachers import UrbanUNet
 from gosvae.training.codec import CodecTrainingConfig, train_codec
-from gosvae.zoo import get_entry, half_precision_state, load_zoo_weights, save_zoo_entry
-
-
-@pytest.fixture()
-def tiny_zoo(tmp_path, monkeypatch):
-    """A temporary zoo folder (searched first) holding a tiny random teacher ``tiny-teacher``."""
-    zoo = tmp_path / "zoo"
-    monkeypatch.setenv("GOSVAE_ZOO_PATH", str(zoo))
-    torch.manual_seed(0)
-    teacher = UrbanUNet(num_classes=19, widths=(4, 4, 8, 8)).freeze()
-    save_zoo_entry(
-        state_dict=teacher.state_dict(),
-        metadata={"name": "tiny-teacher", "kind": "teacher", "arch": "urban-unet", "arch_config": teacher.config,
-                  "config": "-", "command": "-", "data": {}, "steps": 0},
-        directory=zoo,
-    )
-    return zoo
+from gosvae.zoo import get_entry, half_precision_state, load_zoo_weights
 
 
 def _config(tmp_path, *, name: str, objective: str, steps: int, init_from: str | None = None) -> CodecTrainingConfig:

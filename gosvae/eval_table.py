@@ -1,0 +1,92 @@
+"""The clean-channel comparison table of codecs (the shape of the paper's Table I).
+
+:func:`evaluate_models` runs :func:`gosvae.evaluation.evaluate_codec` for each zoo codec on one
+dataset split, plus a reference row of the teacher on the original images; :func:`markdown_table`
+and :func:`compressai_json` format the rows. ``gosvae eval`` writes both files.
+
+Columns: payload KB (mean per image, slice headers included), bpp, parameters (M), mIoU vs the
+ground truth, pixel accuracy, mIoU vs the teacher's output on the original, MSE, PSNR (dB) and
+LPIPS when its weights are available.
+
+Example
+-------
+>>> rows = evaluate_models(["vq-vae-r4", "gos-vae-star-r4"], teacher="urban-unet",
+...                        data=val_data)                                  # doctest: +SKIP
+>>> print(markdown_table(rows))                                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from torch import nn
+
+from gosvae.codec import load_codec
+from gosvae.evaluation import evaluate_codec, evaluate_teacher_on_clean
+from gosvae.teachers import load_teacher
+from gosvae.training.data import MaterializedData
+
+__all__ = ["COLUMNS", "compressai_json", "evaluate_models", "markdown_table"]
+
+#: (key, header, format) of the table columns, in order
+COLUMNS: list[tuple[str, str, str]] = [
+    ("payload_kb", "Payload (KB)", "{:.2f}"),
+    ("bpp", "bpp", "{:.3f}"),
+    ("parameters_m", "Params (M)", "{:.3f}"),
+    ("miou_gt", "mIoU (GT)", "{:.4f}"),
+    ("pixel_accuracy", "Pixel acc.", "{:.4f}"),
+    ("miou_teacher", "mIoU (teacher)", "{:.4f}"),
+    ("mse", "MSE", "{:.5f}"),
+    ("psnr_db", "PSNR (dB)", "{:.2f}"),
+    ("lpips", "LPIPS", "{:.4f}"),
+]
+
+
+def evaluate_models(
+    models: Sequence[str],
+    *,
+    teacher: str,
+    data: MaterializedData,
+    coder: str = "range",
+    rows_per_slice: int = 4,
+    lpips: nn.Module | None = None,
+    batch_size: int = 8,
+) -> list[dict[str, Any]]:
+    """One row per zoo codec in ``models`` (source coding with ``coder``), after a teacher row.
+
+    Output: list of flat dicts with the keys of :data:`COLUMNS` (``lpips`` only with ``lpips``),
+    ``codec``, ``num_images`` and, for codecs, ``scheme`` and ``ratio`` from the zoo entry.
+    """
+    from gosvae.zoo import get_entry
+
+    teacher_model = load_teacher(teacher)
+    reference = evaluate_teacher_on_clean(teacher_model, data=data, batch_size=batch_size)
+    rows: list[dict[str, Any]] = [
+        {"codec": f"original (teacher {teacher})", "num_images": len(data), "miou_gt": reference["miou_gt"],
+         "pixel_accuracy": reference["pixel_accuracy"], "miou_teacher": 1.0, "mse": 0.0}
+    ]
+    for name in models:
+        codec = load_codec(name, coder=coder, rows_per_slice=rows_per_slice)
+        row = evaluate_codec(codec, teacher=teacher_model, data=data, lpips=lpips, batch_size=batch_size)
+        entry = get_entry(name)
+        row["scheme"] = entry.extra.get("scheme", "")
+        row["ratio"] = codec.ratio
+        rows.append(row)
+    return rows
+
+
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+    """A GitHub-markdown table of ``rows``; empty cells for missing values. Output: str."""
+    columns = [c for c in COLUMNS if any(c[0] in row for row in rows)]
+    lines = ["| Model | " + " | ".join(header for _, header, _ in columns) + " |",
+             "|---|" + "---:|" * len(columns)]
+    for row in rows:
+        cells = [fmt.format(row[key]) if row.get(key) is not None else "" for key, _, fmt in columns]
+        lines.append(f"| {row['codec']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def compressai_json(rows: Sequence[dict[str, Any]], *, name: str, description: str) -> dict[str, Any]:
+    """CompressAI-style results: ``name``, ``description``, ``results`` of parallel lists per metric."""
+    keys = ["codec", *(k for k, _, _ in COLUMNS if any(k in row for row in rows)), "num_images"]
+    return {"name": name, "description": description, "results": {k: [row.get(k) for row in rows] for k in keys}}
