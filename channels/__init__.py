@@ -18,15 +18,25 @@ from channels.registry import CHANNELS, build_channel, channel_class, register_c
 
 # Importing the built-in models registers them.
 from channels.awgn import AWGNChannel
+from channels.ofdm import CDLChannel, OFDMChannelModel, TDLChannel
+from channels.ofdm_params import OFDMParams
 from channels.rayleigh import RayleighChannel
+from channels.rician import RicianChannel
+from channels.jakes import JakesChannel
 
 __all__ = [
     "AWGNChannel",
+    "CDLChannel",
     "CHANNELS",
     "ChannelModel",
     "ChannelOutput",
+    "JakesChannel",
     "NoParams",
+    "OFDMChannelModel",
+    "OFDMParams",
     "RayleighChannel",
+    "RicianChannel",
+    "TDLChannel",
     "build_channel",
     "channel_class",
     "register_channel",

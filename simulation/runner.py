@@ -1,0 +1,325 @@
+"""Running a scenario: images, teacher and codecs loaded once, then one link call per sweep point.
+
+:meth:`Runner.prepare` loads the images, the teacher and the codecs, computes the teacher's labels
+of the original images once, encodes every image once per codec (packets, payload) and decodes the
+clean packets once (the clean-channel scores of each image). :meth:`Runner.run_point` then sends
+all packets of all images of the point through the link in one call, splits the received packets
+back per image, and decodes and scores only the images where some packet was lost or damaged;
+an image whose packets all arrived intact (received == sent) reuses its clean scores, which is
+exact because decoding is deterministic. ``reuse=False`` decodes every image at every point
+(same numbers, slower; for checks and benchmarks).
+
+Example
+-------
+>>> runner = Runner(load_scenario("scenarios/awgn.yaml"))          # doctest: +SKIP
+>>> runner.prepare()
+>>> row = runner.run_point(runner.loaded.points[0])
+>>> row["miou_gt"], row["packet_loss_rate"]
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from tqdm import tqdm
+
+from gosvae.codec import Bitstream, VQVAECodec, load_codec
+from gosvae.errors import UserError
+from simulation.link import Link, LinkStats
+from simulation.scenario import CodecSection, LoadedScenario
+from simulation.scores import ImageScores, aggregate_scores, score_images
+from simulation.sweep import SweepPoint, resolve_channel, resolve_link
+
+__all__ = ["PreparedCodec", "Runner", "load_scenario_teacher"]
+
+
+@dataclass
+class PreparedCodec:
+    """A codec with the packets of every image and their clean-channel scores."""
+
+    section: CodecSection
+    codec: VQVAECodec
+    streams: list[Bitstream]
+    clean: list[ImageScores]
+    clean_row: dict[str, float]
+
+    @property
+    def payload_bytes(self) -> float:
+        return sum(s.num_bytes for s in self.streams) / len(self.streams)
+
+    @property
+    def packets_per_image(self) -> float:
+        return sum(len(s.packets) for s in self.streams) / len(self.streams)
+
+
+@dataclass
+class RunCounters:
+    """Work done by the points of a run, and what reuse of clean scores saved."""
+
+    points: int = 0
+    images_decoded: int = 0
+    images_reused: int = 0
+    decode_seconds: float = 0.0
+    teacher_seconds: float = 0.0
+    link_stages: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def seconds_per_decoded_image(self) -> float:
+        return (self.decode_seconds + self.teacher_seconds) / self.images_decoded if self.images_decoded else 0.0
+
+    @property
+    def saved_seconds_estimate(self) -> float:
+        """Reused images × the measured decode + teacher time per decoded image."""
+        return self.images_reused * self.seconds_per_decoded_image
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "points": self.points,
+            "images_decoded": self.images_decoded,
+            "images_reused": self.images_reused,
+            "decode_seconds": round(self.decode_seconds, 3),
+            "teacher_seconds": round(self.teacher_seconds, 3),
+            "saved_seconds_estimate": round(self.saved_seconds_estimate, 3),
+            "link_stage_seconds": {k: round(v, 3) for k, v in self.link_stages.items()},
+        }
+
+
+def load_scenario_teacher(spec: str, *, device: str = "cpu") -> torch.nn.Module:
+    """The teacher of a scenario: a local transformers folder or a zoo name.
+
+    Zoo names are looked up with :func:`gosvae.zoo.get_entry`, which also searches the folders of
+    ``GOSVAE_ZOO_PATH`` (``gosvae.teachers.load_teacher`` only looks in the package zoo).
+    """
+    from gosvae.teachers import build_teacher, load_teacher
+    from gosvae.zoo import load_zoo_weights
+
+    if Path(spec).is_dir():
+        return load_teacher(spec).to(device)
+    entry, state = load_zoo_weights(spec)
+    if entry.kind != "teacher":
+        raise UserError(f"zoo model '{spec}' is a {entry.kind}, not a teacher")
+    teacher = build_teacher(entry.arch, entry.arch_config)
+    teacher.load_state_dict(state)
+    return teacher.freeze().to(device)
+
+
+class Runner:
+    """Runs the points of a scenario (see the module docstring).
+
+    Parameters
+    ----------
+    loaded : LoadedScenario
+        The validated scenario (:func:`~simulation.scenario.load_scenario`).
+    reuse : bool
+        Reuse the clean scores of images whose packets all arrived intact (default True).
+    device : str
+        Device of the models and of the link ("cpu" by default).
+    batch_size : int
+        Images per decoder / teacher forward pass.
+    progress : bool | None
+        Show tqdm bars; ``None``: only on a terminal.
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedScenario,
+        *,
+        reuse: bool = True,
+        device: str = "cpu",
+        batch_size: int = 8,
+        progress: bool | None = None,
+    ) -> None:
+        self.loaded = loaded
+        self.scenario = loaded.scenario
+        self.reuse = reuse
+        self.device = device
+        self.batch_size = int(batch_size)
+        self.disable_progress = None if progress is None else not progress
+        self.stage_seconds: dict[str, float] = {}
+        self.counters = RunCounters()
+        self.codecs: dict[str, PreparedCodec] = {}
+        self._links: dict[str, Link] = {}
+        self.images = self.labels = self.teacher_labels = torch.empty(0)
+        self.teacher: torch.nn.Module | None = None
+
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + time.perf_counter() - start
+
+    # -----------------------------------------------------------------------------------------
+    # preparation
+    # -----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def prepare(self) -> None:
+        """Load images, teacher and codecs; encode every image; score the clean packets."""
+        from gosvae.datasets import build_dataset
+
+        spec = self.scenario.dataset
+        with self._stage("load_data"):
+            dataset = build_dataset(
+                name=spec.name, split=spec.split, root=spec.root, num_images=spec.num_images,
+                size=tuple(spec.size) if spec.size else None, seed=spec.seed,
+            )
+            if len(dataset) == 0:
+                raise UserError(f"{self.loaded.source}: dataset.num_images: the dataset gave no images")
+            items = [dataset[i] for i in tqdm(range(len(dataset)), desc="images", leave=False, disable=self.disable_progress)]
+            sizes = {tuple(img.shape[-2:]) for img, _ in items}
+            if len(sizes) != 1:
+                raise UserError(f"{self.loaded.source}: dataset.size: images have different sizes {sorted(sizes)}; set dataset.size")
+            self.images = torch.stack([img for img, _ in items]).to(self.device)
+            self.labels = torch.stack([label.long() for _, label in items]).to(self.device)
+        with self._stage("load_models"):
+            self.teacher = load_scenario_teacher(self.scenario.teacher, device=self.device)
+            codecs = {
+                c.curve_label: load_codec(c.name, coder=c.source_coder, rows_per_slice=c.rows_per_slice, concealment=c.concealment)
+                for c in self.scenario.codecs
+            }
+        with self._stage("teacher_reference"):
+            self.teacher_labels = torch.cat([self.teacher.predict(chunk) for chunk in self.images.split(self.batch_size)])
+        for label, codec in codecs.items():
+            codec.model.to(self.device)
+            codec.batch_size = self.batch_size
+            with self._stage("encode"):
+                streams = codec.encode(self.images)
+            clean = self._decode_and_score(codec, [s.packets for s in streams], list(range(len(streams))), stage="clean_")
+            section = self.loaded.codec(label)
+            self.codecs[label] = PreparedCodec(section, codec, streams, clean, aggregate_scores(clean))
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return int(self.images.shape[-2]), int(self.images.shape[-1])
+
+    def teacher_reference(self) -> dict[str, float]:
+        """The teacher on the original images (upper bound of every curve)."""
+        from gosvae.datasets import IGNORE_INDEX
+        from gosvae.metrics import confusion_matrix, mean_iou, pixel_accuracy
+
+        confusion = confusion_matrix(self.teacher_labels, self.labels, num_classes=self.teacher.num_classes, ignore_index=IGNORE_INDEX)
+        return {"miou_gt": mean_iou(confusion.cpu()), "pixel_accuracy": pixel_accuracy(confusion.cpu())}
+
+    def clean_summary(self) -> dict[str, dict[str, float]]:
+        """Per codec label: payload and clean-channel scores."""
+        return {
+            label: {"codec_name": p.section.name, "ratio": p.codec.ratio, "payload_bytes": p.payload_bytes,
+                    "packets_per_image": p.packets_per_image, **p.clean_row}
+            for label, p in self.codecs.items()
+        }
+
+    # -----------------------------------------------------------------------------------------
+    # points
+    # -----------------------------------------------------------------------------------------
+    def link_for(self, point: SweepPoint) -> tuple[Link, str]:
+        """The link (built once per distinct link + channel setting) and the channel model name."""
+        from channels import build_channel
+
+        overrides = point.overrides
+        config = resolve_link(self.scenario.link, overrides)
+        model, params = resolve_channel(self.scenario.channel.model, self.scenario.channel.params, overrides)
+        key = json.dumps([config.model_dump(mode="json"), model, params], sort_keys=True, default=str)
+        if key not in self._links:
+            self._links[key] = Link(config, build_channel(model, params), device=self.device)
+        return self._links[key], model
+
+    def run_point(self, point: SweepPoint) -> dict[str, Any]:
+        """Send every image of the point's codec through its link; one result row (see results.py)."""
+        start = time.perf_counter()
+        prepared = self.codecs[point.codec]
+        link, channel_model = self.link_for(point)
+        sent = [s.packets for s in prepared.streams]
+        flat = [packet for packets in sent for packet in packets]
+        link_start = time.perf_counter()
+        received_flat, stats = link.transmit(flat, snr_db=point.snr_db, generator=point.generator(self.scenario.seed))
+        link_seconds = time.perf_counter() - link_start
+        self.stage_seconds["link"] = self.stage_seconds.get("link", 0.0) + link_seconds
+        received, offset = [], 0
+        for packets in sent:
+            received.append(received_flat[offset : offset + len(packets)])
+            offset += len(packets)
+        intact = [got == packets for got, packets in zip(received, sent)]
+        todo = [i for i, ok in enumerate(intact) if not (ok and self.reuse)]
+        decode_start = time.perf_counter()
+        scores: list[ImageScores] = list(prepared.clean)
+        for i, score in zip(todo, self._decode_and_score(prepared.codec, [received[i] for i in todo], todo, stage="")):
+            scores[i] = score
+        decode_seconds = time.perf_counter() - decode_start
+        self._count(stats, decoded=len(todo), reused=len(intact) - len(todo))
+        n = len(sent)
+        height, width = self.image_size
+        row: dict[str, Any] = {
+            "point": point.index,
+            "key": point.key,
+            "codec": point.codec,
+            "codec_name": prepared.section.name,
+            "source_coder": prepared.section.source_coder,
+            "rows_per_slice": prepared.section.rows_per_slice,
+            "ratio": prepared.codec.ratio,
+            "channel": channel_model,
+            **dict(point.values),
+            "num_images": n,
+            "payload_bytes": prepared.payload_bytes,
+            "bpp": prepared.payload_bytes * 8.0 / (height * width),
+            "packets_per_image": prepared.packets_per_image,
+            "channel_uses_per_image": stats.channel_uses / n,
+            "raw_ber": stats.raw_ber,
+            "ber": stats.ber,
+            "packet_loss_rate": stats.packet_loss_rate,
+            "packet_error_rate": stats.packet_error_rate,
+            "images_intact": sum(intact) / n,
+            **aggregate_scores(scores),
+            "miou_gt_clean": prepared.clean_row["miou_gt"],
+            "miou_teacher_clean": prepared.clean_row["miou_teacher"],
+            "psnr_db_clean": prepared.clean_row["psnr_db"],
+            "point_seed": point.seed(self.scenario.seed),
+            "link_seconds": link_seconds,
+            "decode_seconds": decode_seconds,
+            "wall_seconds": time.perf_counter() - start,
+        }
+        return row
+
+    def _count(self, stats: LinkStats, *, decoded: int, reused: int) -> None:
+        c = self.counters
+        c.points += 1
+        c.images_decoded += decoded
+        c.images_reused += reused
+        for stage, seconds in stats.stage_seconds.items():
+            c.link_stages[stage] = c.link_stages.get(stage, 0.0) + seconds
+
+    @torch.no_grad()
+    def _decode_and_score(
+        self, codec: VQVAECodec, received: list[list[bytes | None]], indices: list[int], *, stage: str
+    ) -> list[ImageScores]:
+        """Decode ``received`` (the packets of images ``indices``) and score them, in batches."""
+        out: list[ImageScores] = []
+        bar = tqdm(total=len(indices), desc="decoding", unit="img", leave=False, disable=self.disable_progress or not indices)
+        for start in range(0, len(indices), self.batch_size):
+            chunk = indices[start : start + self.batch_size]
+            t0 = time.perf_counter()
+            with self._stage(stage + "decode"):
+                decoded = codec.decode(received[start : start + self.batch_size], image_size=self.image_size)
+            t1 = time.perf_counter()
+            with self._stage(stage + "teacher"):
+                out += score_images(
+                    decoded.images.to(self.device),
+                    reference=self.images[chunk],
+                    labels=self.labels[chunk],
+                    teacher_labels=self.teacher_labels[chunk],
+                    teacher=self.teacher,
+                    concealed=decoded.concealed_fraction,
+                    num_classes=self.teacher.num_classes,
+                )
+            if not stage:
+                self.counters.decode_seconds += t1 - t0
+                self.counters.teacher_seconds += time.perf_counter() - t1
+            bar.update(len(chunk))
+        bar.close()
+        return out

@@ -1,0 +1,309 @@
+"""Scenario files: the images, teacher, codecs, link, channel and sweep of a ``simulate`` run.
+
+A scenario is a YAML file (read with ``yaml.safe_load``) validated by :class:`Scenario`; every
+section rejects unknown keys. :func:`load_scenario` checks everything before anything runs (the
+zoo names exist, the channel model and its parameters, every swept value applied to the
+scenario) and reports the first problem as one line naming the file, the field path and what was
+expected, e.g. ``scenarios/x.yaml: link.rate: must be within [0.2, 0.925] for code 'ldpc', got 1.5``.
+
+Format
+------
+.. code-block:: yaml
+
+    name: urban_rayleigh            # output folder runs/simulate/<name>
+    seed: 1234                      # every point's channel randomness derives from it
+    dataset: {name: synthetic-urban, split: val, num_images: 16, size: [256, 512], root: null}
+    teacher: urban-unet             # zoo name or local transformers folder
+    codecs:                         # one curve each; label defaults to "<name>/<source_coder>"
+      - {name: gos-vae-star-r4, source_coder: range, rows_per_slice: 4, concealment: most-probable}
+      - {name: vq-vae-r4}
+    link: {crc: CRC24A, code: ldpc, rate: 0.5, modulation: 16qam}   # simulation.link.LinkConfig
+    channel: {model: rayleigh, params: {fading: block, coherence_symbols: 256}}
+    sweep:
+      snr_db: {start: 0, stop: 20, step: 2}     # or a list [0, 5, 10]
+      link.modulation: [qpsk, 16qam]            # any link/channel field by dotted path
+
+Example
+-------
+>>> loaded = load_scenario("scenarios/awgn.yaml")          # doctest: +SKIP
+>>> len(loaded.points), loaded.points[0].key                # doctest: +SKIP
+(12, 'codec=gos-vae-star-r4/range;snr_db=0')
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+
+from gosvae.errors import ConfigError, UserError
+from gosvae.yaml_config import read_yaml
+from simulation.link.config import LinkConfig
+from simulation.messages import first_problem, short_repr
+from simulation.sweep import SweepAxis, SweepPoint, check_sweep, expand_points, parse_sweep
+
+__all__ = [
+    "ChannelSection",
+    "CodecSection",
+    "DatasetSection",
+    "LoadedScenario",
+    "Scenario",
+    "load_scenario",
+    "validate_scenario",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+
+class DatasetSection(_Section):
+    """The images of the run: a registered dataset and its options (see ``gosvae.datasets``)."""
+
+    name: str = "synthetic-urban"
+    split: str = "val"
+    num_images: PositiveInt = 16
+    size: list[PositiveInt] | None = Field(None, description="[height, width]; null: the dataset's own")
+    root: str | None = None
+    seed: int = Field(0, ge=0)
+
+    @field_validator("size")
+    @classmethod
+    def _height_width(cls, size: list[int] | None) -> list[int] | None:
+        if size is not None and len(size) != 2:
+            raise ValueError(f"must be [height, width], got {size}")
+        return size
+
+
+class CodecSection(_Section):
+    """One codec curve: a zoo codec and its source-coding options."""
+
+    name: str
+    label: str | None = None
+    source_coder: Literal["range", "huffman", "fixed"] = "range"
+    rows_per_slice: PositiveInt = 4
+    concealment: Literal["most-probable", "copy-above"] = "most-probable"
+
+    @property
+    def curve_label(self) -> str:
+        """``label``, or ``"<name>/<source_coder>"`` when not given."""
+        return self.label if self.label is not None else f"{self.name}/{self.source_coder}"
+
+
+class ChannelSection(_Section):
+    """A registered channel model (``simulate --list-channels``) and its parameters."""
+
+    model: str = "awgn"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Scenario(_Section):
+    """A whole scenario file (see the module docstring)."""
+
+    name: str
+    description: str | None = None
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    dataset: DatasetSection = DatasetSection()
+    teacher: str = "urban-unet"
+    codecs: list[CodecSection] = Field(min_length=1)
+    link: LinkConfig = LinkConfig()
+    channel: ChannelSection = ChannelSection()
+    sweep: dict[str, Any]
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        if not name or not set(name) <= allowed or name[0] in ".-":
+            raise ValueError("must be a plain name (letters, digits, '.', '_', '-'; it names the output folder)")
+        return name
+
+
+@dataclass(frozen=True)
+class LoadedScenario:
+    """A validated scenario with its sweep.
+
+    Attributes
+    ----------
+    scenario : Scenario
+        The validated file (channel parameters checked against the model).
+    axes : list[SweepAxis]
+        Swept fields with their values (ranges expanded), in file order.
+    source : str
+        The file path as given (used in messages).
+    """
+
+    scenario: Scenario
+    axes: list[SweepAxis]
+    source: str
+
+    @cached_property
+    def points(self) -> list[SweepPoint]:
+        """Every sweep point, codecs outermost and SNR innermost."""
+        return expand_points(self.axes, [c.curve_label for c in self.scenario.codecs])
+
+    @property
+    def swept_paths(self) -> list[str]:
+        """Swept field paths, ``snr_db`` first, then the file order."""
+        paths = [a.path for a in self.axes]
+        return ["snr_db"] + [p for p in paths if p != "snr_db"]
+
+    def codec(self, label: str) -> CodecSection:
+        return next(c for c in self.scenario.codecs if c.curve_label == label)
+
+    def resolved(self) -> dict[str, Any]:
+        """The scenario with every default filled in and the sweep expanded (plain YAML types)."""
+        from channels import channel_class
+
+        s = self.scenario
+        params = channel_class(s.channel.model).Params(**s.channel.params).model_dump(mode="json")
+        return {
+            "name": s.name,
+            "description": s.description,
+            "seed": s.seed,
+            "dataset": s.dataset.model_dump(mode="json"),
+            "teacher": s.teacher,
+            "codecs": [{**c.model_dump(mode="json"), "label": c.curve_label} for c in s.codecs],
+            "link": s.link.model_dump(mode="json"),
+            "channel": {"model": s.channel.model, "params": params},
+            "sweep": {a.path: list(a.values) for a in self.axes},
+        }
+
+
+def load_scenario(path: str | Path, *, num_images: int | None = None, check_models: bool = True) -> LoadedScenario:
+    """Read and fully validate a scenario file.
+
+    Parameters
+    ----------
+    path : str | Path
+        The YAML file.
+    num_images : int | None
+        Overrides ``dataset.num_images`` (the ``--num-images`` option).
+    check_models : bool
+        Check that the teacher and codecs exist in the zoo (or as a folder) and fit the image size.
+
+    Output
+    ------
+    LoadedScenario
+
+    Raises :class:`~gosvae.errors.ConfigError` (one line: file, field path, expectation).
+    """
+    source = str(path)
+    data = read_yaml(path)
+    if data is None:
+        raise ConfigError(f"{source}: the file is empty; expected a scenario (name, codecs, sweep, ...)")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of scenario fields at the top level, got {type(data).__name__}")
+    if num_images is not None:
+        if num_images < 1:
+            raise ConfigError(f"--num-images: must be >= 1, got {num_images}")
+        dataset = data.get("dataset") if isinstance(data.get("dataset"), dict) else {}
+        data = {**data, "dataset": {**dataset, "num_images": num_images}}
+    return validate_scenario(data, source=source, check_models=check_models)
+
+
+def validate_scenario(data: dict[str, Any], *, source: str, check_models: bool = True) -> LoadedScenario:
+    """Validate parsed scenario ``data`` (see :func:`load_scenario`)."""
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {first_problem(exc, model=Scenario)}") from None
+    _check_labels(scenario, source=source)
+    _check_dataset(scenario.dataset, source=source)
+    _check_channel(scenario, source=source)
+    axes = parse_sweep(scenario.sweep, source=source)
+    check_sweep(scenario, axes, source=source)
+    if check_models:
+        _check_models(scenario, source=source)
+    loaded = LoadedScenario(scenario, axes, source)
+    loaded.points  # noqa: B018 - key collisions raise here, before anything runs
+    return loaded
+
+
+def _check_labels(scenario: Scenario, *, source: str) -> None:
+    seen: dict[str, int] = {}
+    for i, codec in enumerate(scenario.codecs):
+        label = codec.curve_label
+        if any(ch in label for ch in ";=\n") or not label.strip():
+            raise ConfigError(f"{source}: codecs[{i}].label: must be a non-empty name without ';', '=' or line breaks, got {label!r}")
+        if label in seen:
+            field = "label" if codec.label is not None else "name"
+            raise ConfigError(
+                f"{source}: codecs[{i}].{field}: curve label {label!r} is also used by codecs[{seen[label]}]; "
+                "give each codec entry a distinct label"
+            )
+        seen[label] = i
+
+
+def _check_dataset(dataset: DatasetSection, *, source: str) -> None:
+    import gosvae.datasets  # noqa: F401 - registers the built-in datasets
+    from gosvae.registry import DATASETS
+
+    try:
+        cls = DATASETS.get(dataset.name)
+    except UserError as exc:
+        raise ConfigError(f"{source}: dataset.name: {exc}") from None
+    reads_files = "root" in inspect.signature(cls).parameters
+    if reads_files and dataset.root is None:
+        raise ConfigError(f"{source}: dataset.root: dataset '{dataset.name}' reads files: give its root folder")
+    if reads_files and not Path(dataset.root).is_dir():
+        raise ConfigError(f"{source}: dataset.root: folder {dataset.root} does not exist")
+
+
+def _check_channel(scenario: Scenario, *, source: str) -> None:
+    from channels import channel_class
+
+    try:
+        cls = channel_class(scenario.channel.model)
+    except UserError as exc:
+        raise ConfigError(f"{source}: channel.model: {exc}") from None
+    try:
+        cls.Params(**scenario.channel.params)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {first_problem(exc, model=cls.Params, where='channel.params')}") from None
+
+
+def _check_models(scenario: Scenario, *, source: str) -> None:
+    """Zoo names exist with the right kind; image sizes fit the codec ratios and the teacher."""
+    import gosvae.teachers  # noqa: F401 - registers the built-in teachers
+    from gosvae.registry import TEACHERS
+    from gosvae.zoo import get_entry
+
+    size = scenario.dataset.size
+    teacher = scenario.teacher
+    if not Path(teacher).is_dir():
+        try:
+            entry = get_entry(teacher)
+        except UserError:
+            if any(sep in teacher for sep in ("/", "\\")) or teacher.startswith("."):
+                raise ConfigError(f"{source}: teacher: folder {teacher} does not exist") from None
+            from gosvae.zoo import list_entries
+
+            names = ", ".join(e.name for e in list_entries(kind="teacher")) or "none yet"
+            raise ConfigError(
+                f"{source}: teacher: unknown teacher {teacher!r}: give a zoo teacher ({names}) or a local folder"
+            ) from None
+        if entry.kind != "teacher":
+            raise ConfigError(f"{source}: teacher: zoo model {teacher!r} is a {entry.kind}, not a teacher")
+        multiple = getattr(TEACHERS.get(entry.arch), "downsampling", 1) if entry.arch in TEACHERS else 1
+        if size is not None and (size[0] % multiple or size[1] % multiple):
+            raise ConfigError(
+                f"{source}: dataset.size: teacher {teacher!r} needs height and width divisible by {multiple}, got {size}"
+            )
+    for i, codec in enumerate(scenario.codecs):
+        try:
+            entry = get_entry(codec.name)
+        except UserError as exc:
+            raise ConfigError(f"{source}: codecs[{i}].name: {exc}") from None
+        if entry.kind != "codec":
+            raise ConfigError(f"{source}: codecs[{i}].name: zoo model {codec.name!r} is a {entry.kind}, not a codec")
+        ratio = int(entry.arch_config.get("ratio", 1))
+        if size is not None and (size[0] % ratio or size[1] % ratio):
+            raise ConfigError(
+                f"{source}: dataset.size: codec {codec.name!r} (ratio {ratio}) needs height and width divisible "
+                f"by {ratio}, got {short_repr(size)}"
+            )
