@@ -36,7 +36,7 @@ from gosvae.teachers import load_teacher
 from gosvae.training.config import DataConfig, OptimConfig, RunConfig, StrictModel
 from gosvae.training.data import MaterializedData
 from gosvae.training.loop import build_optimizer, run_training_loop
-from gosvae.training.teacher import materialize
+from gosvae.training.teacher import initial_weights, materialize
 from gosvae.yaml_config import validate_model
 
 
@@ -77,19 +77,6 @@ class CodecTrainingConfig(StrictModel):
     run: RunConfig
 
 
-def _initial_state(spec: str) -> dict[str, torch.Tensor]:
-    """Weights to start from: a zoo codec name or a run folder (its ``checkpoint.pt``)."""
-    path = Path(spec)
-    if path.is_dir():
-        ckpt = path / "checkpoint.pt"
-        if not ckpt.is_file():
-            raise UserError(f"init_from: {path} has no checkpoint.pt")
-        return torch.load(ckpt, map_location="cpu", weights_only=True)["model"]
-    from gosvae.zoo import load_zoo_weights
-
-    return load_zoo_weights(spec)[1]
-
-
 @torch.no_grad()
 def index_counts(model: VQVAE, data: MaterializedData, *, batch_size: int = 16) -> torch.Tensor:
     """How often each codeword is chosen over all of ``data`` (full images): (K,) int64."""
@@ -127,8 +114,13 @@ def train_codec(
     except TypeError as exc:
         raise UserError(f"{config_path}: model: {exc}") from None
     if config.init_from and not (resume and (out / "checkpoint.pt").is_file()):
-        model.load_state_dict(_initial_state(config.init_from))
-    teacher = load_teacher(config.teacher) if config.teacher else None
+        model.load_state_dict(initial_weights(config.init_from))
+    # L_v ("mse") and the LPIPS-only objective train without the teacher; it is loaded for the
+    # final evaluation only, so VQ-VAEs can be trained before the teacher exists.
+    needs_teacher = config.objective.name not in ("mse", "lpips")
+    if needs_teacher and not config.teacher:
+        raise UserError(f"{config_path}: teacher: objective '{config.objective.name}' needs a teacher")
+    teacher = load_teacher(config.teacher) if needs_teacher else None
     objective = build_objective(
         config.objective.name,
         teacher=teacher,
@@ -181,7 +173,7 @@ def train_codec(
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half_precision_state(model.state_dict()).items()})
     model.quantizer.set_index_prior(index_counts(model, train_data))
     codec = VQVAECodec(model, name=config.name, coder=config.source_coding.coder, rows_per_slice=config.source_coding.rows_per_slice)
-    eval_teacher = teacher if teacher is not None else load_teacher("urban-unet")
+    eval_teacher = teacher if teacher is not None else load_teacher(config.teacher or "urban-unet")
     row = evaluate_codec(codec, teacher=eval_teacher, data=val_data)
     row["train_seconds_this_run"] = round(seconds, 1)
     row["codes_used_on_val"] = int((index_counts(model, val_data) > 0).sum())

@@ -66,6 +66,7 @@ class TeacherTrainingConfig(StrictModel):
     description: str = ""
     arch: str
     arch_config: dict[str, Any] = {}
+    init_from: Optional[str] = None  # a run folder (its checkpoint.pt) or a zoo teacher to start from
     data: DataConfig
     optim: OptimConfig
     loss: TeacherLossConfig = TeacherLossConfig()

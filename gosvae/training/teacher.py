@@ -23,6 +23,7 @@ import yaml
 from torch import nn
 
 from gosvae.datasets import IGNORE_INDEX, build_dataset
+from gosvae.errors import UserError
 from gosvae.metrics import SegmentationMeter
 from gosvae.teachers import Teacher, build_teacher
 from gosvae.training.loop import build_optimizer, run_training_loop
@@ -37,6 +38,19 @@ def materialize(spec: DatasetSpec, *, cache_dir: str | None, desc: str) -> tuple
     )
     data = MaterializedData.from_dataset(dataset, cache_file=dataset_cache_file(spec, cache_dir), desc=desc)
     return data, dataset
+
+
+def initial_weights(spec: str) -> dict[str, torch.Tensor]:
+    """Weights to start from: a run folder (its ``checkpoint.pt``, weights only) or a zoo name."""
+    path = Path(spec)
+    if path.is_dir():
+        checkpoint = path / "checkpoint.pt"
+        if not checkpoint.is_file():
+            raise UserError(f"init_from: {path} has no checkpoint.pt")
+        return torch.load(checkpoint, map_location="cpu", weights_only=True)["model"]
+    from gosvae.zoo import load_zoo_weights
+
+    return load_zoo_weights(spec)[1]
 
 
 def class_weights(labels: torch.Tensor, *, num_classes: int) -> torch.Tensor:
@@ -92,6 +106,8 @@ def train_teacher(
     train_data, _ = materialize(config.data.train, cache_dir=config.data.cache_dir, desc="train split")
     val_data, _ = materialize(config.data.val, cache_dir=config.data.cache_dir, desc="val split")
     teacher = build_teacher(config.arch, config.arch_config)
+    if config.init_from and not (resume and (out / "checkpoint.pt").is_file()):
+        teacher.load_state_dict(initial_weights(config.init_from))
     for p in teacher.parameters():
         p.requires_grad_(True)
 
@@ -148,6 +164,7 @@ def train_teacher(
                 "command": command,
                 "data": {"train": config.data.train.model_dump(), "crop": config.data.crop, "hflip": config.data.hflip},
                 "steps": config.optim.steps,
+                "init_from": config.init_from,
                 "parameters": sum(p.numel() for p in teacher.parameters()),
                 "quality": {
                     "dataset": f"{val.name}/{val.split}",
