@@ -134,8 +134,11 @@ class OFDMParams(BaseModel):
             if value:  # an empty list is what model_dump() gives back for "none"
                 raise ValueError("only used with pilot_pattern 'kronecker'")
             return ()
-        value = (2, 11) if value is None else value
         num_symbols = info.data.get("num_ofdm_symbols")
+        if value is None:
+            if num_symbols is not None and num_symbols < 12:
+                raise ValueError(f"must be given: the default [2, 11] needs num_ofdm_symbols >= 12, not {num_symbols}")
+            value = (2, 11)
         if num_symbols is not None and not all(0 <= i < num_symbols for i in value):
             raise ValueError(f"must be OFDM symbol indices in [0, num_ofdm_symbols={num_symbols})")
         if not value or len(set(value)) != len(value):
