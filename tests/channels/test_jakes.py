@@ -84,9 +84,9 @@ def test_zero_doppler_gives_a_constant_gain_per_row():
     h = gains(channel, 4000, 50, seed=4)
     assert torch.equal(h, h[:, :1].expand_as(h))
     power = h[:, 0].abs().square()
-    assert len(torch.unique(h[:, 0])) == 4000  # rows independent
+    assert len(torch.unique(h[:, 0].real)) == 4000  # rows independent
     assert abs(float(power.mean()) - 1) < 5 * float(power.std()) / math.sqrt(4000)
-    # a slow terminal: the gain barely moves over the row (|h(t) - h(0)| <= 2 pi f_d t sqrt(M) / sqrt(M) per phasor)
+    # a slow terminal: the gain barely moves over the row, |h(t) - h(0)| <= sqrt(M) 2 pi f_d t
     slow = JakesChannel(speed_kmh=1e-3, carrier_frequency_hz=2e9, symbol_rate=1e5)
     drift = 2 * math.pi * slow.normalized_doppler * 49 * math.sqrt(16)
     h = gains(slow, 10, 50, seed=5)
@@ -115,7 +115,8 @@ def test_long_rows_stay_accurate_in_complex64():
     [
         ({"carrier_frequency_hz": 2e9, "symbol_rate": 1e4}, "channel.params.speed_kmh: required, missing"),
         ({"speed_kmh": -3, "carrier_frequency_hz": 2e9, "symbol_rate": 1e4}, "channel.params.speed_kmh: must be >= 0"),
-        ({"speed_kmh": 3, "carrier_frequency_hz": 0, "symbol_rate": 1e4}, "channel.params.carrier_frequency_hz: must be > 0"),
+        ({"speed_kmh": 3, "carrier_frequency_hz": 0, "symbol_rate": 1e4},
+         "channel.params.carrier_frequency_hz: must be > 0"),
         ({"speed_kmh": 3, "carrier_frequency_hz": 2e9, "symbol_rate": 1e4, "num_sinusoids": 0},
          "channel.params.num_sinusoids: must be >= 1"),
         ({"speed_kmh": 3, "carrier_frequency_hz": 2e9, "symbol_rate": 1e4, "doppler_hz": 5},
