@@ -6,6 +6,7 @@
 #
 #   bash configs/train_zoo.sh            # everything
 #   bash configs/train_zoo.sh vq_vae_r4  # only the named configs (file stems), in the order given
+#   THREADS=1 bash configs/train_zoo.sh  # torch threads per job (default: the config's run.num_threads)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736 MALLOC_TOP_PAD_=1073741824
@@ -22,6 +23,7 @@ for stem in "${ORDER[@]}"; do
   if [ -f "gosvae/zoo/$name.json" ]; then echo "skip $name (in the zoo)"; continue; fi
   out=$(python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['run']['out_dir'])" "$config")
   resume=(); [ -f "$out/checkpoint.pt" ] && resume=(--resume)
+  [ -n "${THREADS:-}" ] && resume+=(--threads "$THREADS")
   echo "$(date +%T) train $name ${resume[*]}"
   gosvae train "$config" --export-zoo "${resume[@]}" > "runs/logs/$name.log" 2>&1
   tail -n 1 "runs/logs/$name.log"

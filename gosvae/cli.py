@@ -30,6 +30,8 @@ def _train(args: argparse.Namespace) -> int:
 
     data = read_yaml(args.config)
     task = data.get("task") if isinstance(data, dict) else None
+    if args.threads and isinstance(data, dict) and isinstance(data.get("run"), dict):
+        data["run"]["num_threads"] = args.threads  # a runtime choice: the recipe is unchanged
     command = "gosvae train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["train"] else f"gosvae train {args.config}"
     if task == "teacher":
         from gosvae.training.config import TeacherTrainingConfig
@@ -129,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="training config (YAML), e.g. configs/teacher_urban_unet.yaml")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     p.add_argument("--export-zoo", action="store_true", help="write the trained model into the package zoo")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (overrides run.num_threads)")
     p.set_defaults(func=_train)
     p = sub.add_parser("zoo", help="list the pretrained models")
     p.add_argument("-v", "--verbose", action="store_true", help="also show config, command and data")
