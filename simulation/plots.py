@@ -6,7 +6,8 @@
 - ``miou_vs_payload.png``: mIoU versus payload (kB per image), one curve per SNR and setting, the
   clean-channel values dashed;
 - ``ber_vs_snr.png``: raw (before decoding, dashed) and decoded (solid) bit error rates, log scale;
-- ``packet_loss_vs_snr.png``: packet loss rate, log scale.
+- ``packet_loss_vs_snr.png``: packet loss rate, log scale (dashed: packets lost or delivered
+  wrong, drawn where they differ, i.e. without a CRC).
 
 Zero rates cannot be drawn on a log axis; they are left out of those curves.
 
@@ -113,12 +114,16 @@ def write_plots(
                 axes.plot(*zip(*points), style, color=color, label=_label(dict(zip(curve_by, key))) + suffix)
     written.append(_finish(figure, axes, folder / "ber_vs_snr.png"))
 
-    figure, axes = _new_axes("Packet loss", snr_label, "packet loss rate")
+    figure, axes = _new_axes("Packet loss (solid; dashed: lost or delivered wrong)", snr_label, "packet loss rate")
     axes.set_yscale("log")
     for color, (key, group) in zip(colors, curves):
-        points = [(r[SNR], r["packet_loss_rate"]) for r in sorted(group, key=lambda r: r[SNR])
-                  if _finite(r["packet_loss_rate"]) and r["packet_loss_rate"] > 0]
-        if points:
-            axes.plot(*zip(*points), "o-", color=color, label=_label(dict(zip(curve_by, key))))
+        group = sorted(group, key=lambda r: r[SNR])
+        label = _label(dict(zip(curve_by, key)))
+        for column, style, suffix in (("packet_loss_rate", "o-", ""), ("packet_error_rate", "x--", " (errors)")):
+            if column == "packet_error_rate" and all(r[column] == r["packet_loss_rate"] for r in group):
+                continue  # with a CRC every damaged packet is lost: the same curve
+            points = [(r[SNR], r[column]) for r in group if _finite(r[column]) and r[column] > 0]
+            if points:
+                axes.plot(*zip(*points), style, color=color, label=label + suffix)
     written.append(_finish(figure, axes, folder / "packet_loss_vs_snr.png"))
     return written

@@ -51,6 +51,7 @@ __all__ = [
     "write_json_atomic",
 ]
 
+TEXT_COLUMNS = {"key", "codec", "codec_name", "source_coder", "channel"}
 IDENTITY_COLUMNS = ["point", "key", "codec", "codec_name", "source_coder", "rows_per_slice", "ratio", "channel"]
 METRIC_COLUMNS = [
     "num_images", "payload_bytes", "bpp", "packets_per_image", "channel_uses_per_image",
@@ -127,10 +128,10 @@ def parse_cell(text: str) -> Any:
 
 def check_out_dir(out: Path, *, resume: bool) -> None:
     """Without ``resume``, an existing non-empty folder is an error (one line)."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
     if resume or not out.exists():
         return
-    if not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder")
     if any(out.iterdir()):
         raise UserError(f"--out {out}: folder exists and is not empty; add --resume to continue it or choose another --out")
 
@@ -193,7 +194,7 @@ def read_results_csv(path: Path, columns: Sequence[str]) -> list[dict[str, Any]]
         cells = next(csv.reader([line]), [])
         if not line.endswith("\n") or len(cells) != len(columns):
             break  # a row cut short by a kill: dropped and rewritten
-        rows.append({name: parse_cell(cell) for name, cell in zip(columns, cells)})
+        rows.append({name: cell if name in TEXT_COLUMNS else parse_cell(cell) for name, cell in zip(columns, cells)})
         good_length += len(line)
     if good_length < len(text):
         with open(path, "r+") as handle:
@@ -215,7 +216,10 @@ class ResultsWriter:
     def __init__(self, out: Path, *, columns: Sequence[str]) -> None:
         self.out = Path(out)
         self.columns = list(columns)
-        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
         self.csv_path = self.out / RESULTS_CSV
 
     def write_resolved_scenario(self, resolved: dict[str, Any]) -> None:
@@ -260,6 +264,8 @@ def base_manifest(
         "resumed": resumed,
         "versions": package_versions(),
         "platform": platform.platform(),
+        "environment": {k: os.environ.get(k) for k in (
+            "OMP_NUM_THREADS", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GOSVAE_ZOO_PATH")},
         "snr_db": {d: snr_definition_text(d) for d in snr_definitions},
     }
 

@@ -91,22 +91,11 @@ class RunCounters:
 
 
 def load_scenario_teacher(spec: str, *, device: str = "cpu") -> torch.nn.Module:
-    """The teacher of a scenario: a local transformers folder or a zoo name.
+    """The teacher of a scenario (a zoo name, ``GOSVAE_ZOO_PATH`` included, or a local
+    transformers folder), frozen, on ``device``."""
+    from gosvae.teachers import load_teacher
 
-    Zoo names are looked up with :func:`gosvae.zoo.get_entry`, which also searches the folders of
-    ``GOSVAE_ZOO_PATH`` (``gosvae.teachers.load_teacher`` only looks in the package zoo).
-    """
-    from gosvae.teachers import build_teacher, load_teacher
-    from gosvae.zoo import load_zoo_weights
-
-    if Path(spec).is_dir():
-        return load_teacher(spec).to(device)
-    entry, state = load_zoo_weights(spec)
-    if entry.kind != "teacher":
-        raise UserError(f"zoo model '{spec}' is a {entry.kind}, not a teacher")
-    teacher = build_teacher(entry.arch, entry.arch_config)
-    teacher.load_state_dict(state)
-    return teacher.freeze().to(device)
+    return load_teacher(spec).to(device)
 
 
 class Runner:
@@ -119,7 +108,8 @@ class Runner:
     reuse : bool
         Reuse the clean scores of images whose packets all arrived intact (default True).
     device : str
-        Device of the models and of the link ("cpu" by default).
+        Device of the teacher and of the link ("cpu" by default); codecs decode on the CPU (their
+        source decoding is numpy).
     batch_size : int
         Images per decoder / teacher forward pass.
     progress : bool | None
@@ -176,8 +166,8 @@ class Runner:
             sizes = {tuple(img.shape[-2:]) for img, _ in items}
             if len(sizes) != 1:
                 raise UserError(f"{self.loaded.source}: dataset.size: images have different sizes {sorted(sizes)}; set dataset.size")
-            self.images = torch.stack([img for img, _ in items]).to(self.device)
-            self.labels = torch.stack([label.long() for _, label in items]).to(self.device)
+            self.images = torch.stack([img for img, _ in items])  # CPU: the codecs run there
+            self.labels = torch.stack([label.long() for _, label in items])
         with self._stage("load_models"):
             self.teacher = load_scenario_teacher(self.scenario.teacher, device=self.device)
             codecs = {
@@ -185,9 +175,10 @@ class Runner:
                 for c in self.scenario.codecs
             }
         with self._stage("teacher_reference"):
-            self.teacher_labels = torch.cat([self.teacher.predict(chunk) for chunk in self.images.split(self.batch_size)])
+            self.teacher_labels = torch.cat(
+                [self.teacher.predict(chunk.to(self.device)).cpu() for chunk in self.images.split(self.batch_size)]
+            )
         for label, codec in codecs.items():
-            codec.model.to(self.device)
             codec.batch_size = self.batch_size
             with self._stage("encode"):
                 streams = codec.encode(self.images)
@@ -300,7 +291,7 @@ class Runner:
     ) -> list[ImageScores]:
         """Decode ``received`` (the packets of images ``indices``) and score them, in batches."""
         out: list[ImageScores] = []
-        bar = tqdm(total=len(indices), desc="decoding", unit="img", leave=False, disable=self.disable_progress or not indices)
+        bar = tqdm(total=len(indices), desc="decoding", unit="img", leave=False, disable=True if not indices else self.disable_progress)
         for start in range(0, len(indices), self.batch_size):
             chunk = indices[start : start + self.batch_size]
             t0 = time.perf_counter()
@@ -309,13 +300,14 @@ class Runner:
             t1 = time.perf_counter()
             with self._stage(stage + "teacher"):
                 out += score_images(
-                    decoded.images.to(self.device),
+                    decoded.images,
                     reference=self.images[chunk],
                     labels=self.labels[chunk],
                     teacher_labels=self.teacher_labels[chunk],
                     teacher=self.teacher,
                     concealed=decoded.concealed_fraction,
                     num_classes=self.teacher.num_classes,
+                    device=self.device,
                 )
             if not stage:
                 self.counters.decode_seconds += t1 - t0

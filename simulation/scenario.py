@@ -75,7 +75,7 @@ class DatasetSection(_Section):
     @classmethod
     def _height_width(cls, size: list[int] | None) -> list[int] | None:
         if size is not None and len(size) != 2:
-            raise ValueError(f"must be [height, width], got {size}")
+            raise ValueError("must be [height, width]")
         return size
 
 
@@ -201,8 +201,9 @@ def load_scenario(path: str | Path, *, num_images: int | None = None, check_mode
     if num_images is not None:
         if num_images < 1:
             raise ConfigError(f"--num-images: must be >= 1, got {num_images}")
-        dataset = data.get("dataset") if isinstance(data.get("dataset"), dict) else {}
-        data = {**data, "dataset": {**dataset, "num_images": num_images}}
+        dataset = data.get("dataset", {})
+        if isinstance(dataset, dict):  # otherwise validation reports the section as it is
+            data = {**data, "dataset": {**dataset, "num_images": num_images}}
     return validate_scenario(data, source=source, check_models=check_models)
 
 

@@ -63,6 +63,7 @@ def score_images(
     teacher: torch.nn.Module,
     concealed: Sequence[float],
     num_classes: int,
+    device: str | torch.device = "cpu",
 ) -> list[ImageScores]:
     """Segment received images with the teacher and score each one.
 
@@ -82,12 +83,15 @@ def score_images(
         Concealed fraction of each image.
     num_classes : int
         ``m``.
+    device : str | torch.device
+        Device of the teacher (the scores are computed on the CPU).
 
     Output
     ------
     list of B :class:`ImageScores`
     """
-    pred = teacher.predict(x_hat)
+    pred = teacher.predict(x_hat.to(device)).cpu()
+    x_hat, reference = x_hat.cpu(), reference.cpu()
     errors = mse(x_hat, reference)
     peaks = psnr(x_hat, reference)
     out = []

@@ -148,9 +148,9 @@ def parse_sweep(raw: Any, *, source: str) -> list[SweepAxis]:
         _check_path_syntax(str(path), source=source)
         values = _expand_values(spec, where=where, source=source)
         for i, value in enumerate(values):
-            if not isinstance(value, (str, int, float, bool)):
-                raise ConfigError(f"{source}: {where}[{i}]: must be a number, string or boolean, got {short_repr(value)}")
-            if path == SNR_PATH and (isinstance(value, (str, bool)) or not math.isfinite(value)):
+            if not (value is None or isinstance(value, (str, int, float, bool))):
+                raise ConfigError(f"{source}: {where}[{i}]: must be a number, string, boolean or null, got {short_repr(value)}")
+            if path == SNR_PATH and (value is None or isinstance(value, (str, bool)) or not math.isfinite(value)):
                 raise ConfigError(f"{source}: {where}[{i}]: must be a finite number (dB), got {short_repr(value)}")
         texts = [format_value(v) for v in values]
         duplicate = next((t for i, t in enumerate(texts) if t in texts[:i]), None)
@@ -204,7 +204,7 @@ def _expand_values(spec: Any, *, where: str, source: str) -> list[Any]:
         return list(spec)
     if isinstance(spec, Mapping):
         return _expand_range(spec, where=where, source=source)
-    if isinstance(spec, (str, int, float, bool)):
+    if spec is None or isinstance(spec, (str, int, float, bool)):
         return [spec]
     raise ConfigError(f"{source}: {where}: must be a list of values or a range {{start, stop, step}}, got {short_repr(spec)}")
 
@@ -279,8 +279,9 @@ def check_sweep(scenario: "Scenario", axes: Sequence[SweepAxis], *, source: str)
             name = axis.path.removeprefix("channel.params.")
             if not any(name in channel_class(m).Params.model_fields for m in models):
                 model = scenario.channel.model
-                fields = ", ".join(channel_class(model).Params.model_fields) or "it has none"
-                raise ConfigError(f"{source}: sweep.{axis.path}: no such parameter of channel model '{model}' (parameters: {fields})")
+                fields = ", ".join(channel_class(model).Params.model_fields)
+                known = f"parameters: {fields}" if fields else "it has no parameters"
+                raise ConfigError(f"{source}: sweep.{axis.path}: no such parameter of channel model '{model}' ({known})")
     for axis in swept:
         for value in axis.values:
             _check_overrides(scenario, {axis.path: value}, source=source, single=axis.path)
