@@ -57,7 +57,9 @@ def _zoo(args: argparse.Namespace) -> int:
         return 0
     for e in entries:
         q = e.quality
-        quality = ", ".join(f"{k} {v}" for k, v in q.items() if isinstance(v, (int, float)) and k != "num_images")
+        quality = ", ".join(
+            f"{k} {v:.4g}" for k, v in q.items() if isinstance(v, (int, float)) and k not in ("num_images", "train_seconds_this_run")
+        )
         print(f"{e.name:24s} {e.kind:8s} {e.arch:12s} steps {e.steps:<6d} {quality}")
         if args.verbose:
             print(f"    config: {e.config}\n    command: {e.command}\n    data: {e.data}")
