@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -192,3 +193,23 @@ def test_resolved_scenario_fills_defaults_and_labels(tmp_path):
     assert resolved["sweep"] == {"snr_db": [-5, 30], "link.modulation": ["qpsk", "16qam"]}
     assert loaded.swept_paths == ["snr_db", "link.modulation"]
     assert len(loaded.points) == 2 * 2 * 2
+
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = sorted((REPO / "scenarios").glob("*.yaml"))
+
+
+def test_the_default_scenario_and_the_documented_ones_ship():
+    names = {p.name for p in SHIPPED}
+    assert {"urban_rayleigh.yaml", "awgn.yaml", "compression_ratio.yaml", "entropy_vs_fixed.yaml",
+            "urban_tdl.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_every_shipped_scenario_validates_against_the_zoo_and_expands(path):
+    loaded = load_scenario(path)  # zoo codecs and teacher checked too
+    assert loaded.points, f"{path.name}: no sweep points"
+    assert "snr_db" in loaded.swept_paths
+    resolved = loaded.resolved()
+    assert resolved["name"] == path.stem
+    assert len(loaded.points) == len(resolved["codecs"]) * np.prod([len(v) for v in resolved["sweep"].values()])
