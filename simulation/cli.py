@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-images", type=_positive_int, metavar="N", help="override dataset.num_images")
     parser.add_argument("--list-channels", action="store_true", help="list the channel models and their parameters, then exit")
     parser.add_argument("--device", default="cpu", help="torch device of the teacher and the link (default: cpu); codecs decode on the CPU")
-    parser.add_argument("--batch-size", type=_positive_int, default=8, metavar="B", help="images per decoder/teacher pass (default 8)")
+    parser.add_argument("--batch-size", type=_positive_int, default=1, metavar="B",
+                        help="images per decoder/teacher pass (default 1: results independent of batching, as fast on a CPU; "
+                             "larger batches speed up a GPU and match to float32 rounding)")
     parser.add_argument("--no-reuse", action="store_true",
                         help="debug: decode every image at every point instead of reusing the clean-channel scores of "
                         "images whose packets all arrived intact (same results, slower)")

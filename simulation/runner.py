@@ -111,7 +111,12 @@ class Runner:
         Device of the teacher and of the link ("cpu" by default); codecs decode on the CPU (their
         source decoding is numpy).
     batch_size : int
-        Images per decoder / teacher forward pass.
+        Images per decoder / teacher forward pass. The default, 1, makes every image's pixels
+        and scores independent of which images share its pass (float32 convolution kernels are
+        chosen by batch shape, so a batch of 3 and three batches of 1 can differ in the last
+        bits), so reuse of clean results and resumed runs give bit-identical tables; on a
+        2-core CPU it is also as fast (256x512: decode 127 vs 137 ms, teacher 89 vs 121 ms per
+        image at batch 1 vs 8). Larger batches pay off on a GPU.
     progress : bool | None
         Show tqdm bars; ``None``: only on a terminal.
     """
@@ -122,7 +127,7 @@ class Runner:
         *,
         reuse: bool = True,
         device: str = "cpu",
-        batch_size: int = 8,
+        batch_size: int = 1,
         progress: bool | None = None,
     ) -> None:
         self.loaded = loaded

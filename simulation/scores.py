@@ -109,8 +109,7 @@ def aggregate_scores(scores: Sequence[ImageScores]) -> dict[str, float]:
     Output keys: ``miou_gt`` (mIoU of the confusion matrix summed over the images),
     ``miou_gt_ci_low`` / ``miou_gt_ci_high`` (``miou_gt`` ± the half-width of the 95 % Student-t
     interval of the per-image mIoU values, clipped to [0, 1] where mIoU lives; NaN with one
-    image), ``miou_gt_image_mean`` (mean of the
-    per-image values), ``miou_teacher`` (against the teacher's labels of the original images),
+    image), ``miou_gt_image_mean`` (mean of the per-image values), ``miou_teacher`` (against the teacher's labels of the original images),
     ``pixel_accuracy``, ``mse``, ``psnr_db`` (mean of per-image values) and ``concealed_fraction``.
     """
     confusion_gt = torch.stack([s.confusion_gt for s in scores]).sum(dim=0)
@@ -124,8 +123,8 @@ def aggregate_scores(scores: Sequence[ImageScores]) -> dict[str, float]:
         image_mean, half_width = math.nan, math.nan
     return {
         "miou_gt": miou,
-        "miou_gt_ci_low": max(0.0, miou - half_width) if not math.isnan(half_width) else math.nan,
-        "miou_gt_ci_high": min(1.0, miou + half_width) if not math.isnan(half_width) else math.nan,
+        "miou_gt_ci_low": float(np.clip(miou - half_width, 0.0, 1.0)),  # NaN stays NaN
+        "miou_gt_ci_high": float(np.clip(miou + half_width, 0.0, 1.0)),
         "miou_gt_image_mean": image_mean,
         "miou_teacher": mean_iou(confusion_teacher),
         "pixel_accuracy": pixel_accuracy(confusion_gt),

@@ -57,7 +57,7 @@ def run_session(
     resume: bool = False,
     num_images: int | None = None,
     device: str = "cpu",
-    batch_size: int = 8,
+    batch_size: int = 1,
     reuse: bool = True,
     max_points: int | None = None,
     argv: Sequence[str] = (),
