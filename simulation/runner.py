@@ -36,7 +36,10 @@ from simulation.scenario import CodecSection, LoadedScenario
 from simulation.scores import ImageScores, aggregate_scores, score_images
 from simulation.sweep import SweepPoint, resolve_channel, resolve_link
 
-__all__ = ["PreparedCodec", "Runner", "load_scenario_teacher"]
+__all__ = ["DEFAULT_BATCH_SIZE", "PreparedCodec", "Runner", "load_scenario_teacher"]
+
+#: Images per decoder / teacher pass (see :class:`Runner`); ``simulate --batch-size`` states the same default.
+DEFAULT_BATCH_SIZE = 1
 
 
 @dataclass
@@ -127,7 +130,7 @@ class Runner:
         *,
         reuse: bool = True,
         device: str = "cpu",
-        batch_size: int = 1,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         progress: bool | None = None,
     ) -> None:
         self.loaded = loaded

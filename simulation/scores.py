@@ -109,8 +109,8 @@ def aggregate_scores(scores: Sequence[ImageScores]) -> dict[str, float]:
     Output keys: ``miou_gt`` (mIoU of the confusion matrix summed over the images),
     ``miou_gt_ci_low`` / ``miou_gt_ci_high`` (``miou_gt`` ± the half-width of the 95 % Student-t
     interval of the per-image mIoU values, clipped to [0, 1] where mIoU lives; NaN with one
-    image), ``miou_gt_image_mean`` (mean of the per-image values), ``miou_teacher`` (against the teacher's labels of the original images),
-    ``pixel_accuracy``, ``mse``, ``psnr_db`` (mean of per-image values) and ``concealed_fraction``.
+    image), ``miou_gt_image_mean`` (mean of the per-image values), ``miou_teacher`` (against the
+    teacher's labels of the original images), ``pixel_accuracy``, ``mse``, ``psnr_db`` (mean of per-image values) and ``concealed_fraction``.
     """
     confusion_gt = torch.stack([s.confusion_gt for s in scores]).sum(dim=0)
     confusion_teacher = torch.stack([s.confusion_teacher for s in scores]).sum(dim=0)

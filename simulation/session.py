@@ -37,7 +37,7 @@ from simulation.results import (
     result_columns,
     snr_definition_text,
 )
-from simulation.runner import Runner
+from simulation.runner import DEFAULT_BATCH_SIZE, Runner
 from simulation.scenario import LoadedScenario, load_scenario
 from simulation.sweep import resolve_link
 
@@ -57,7 +57,7 @@ def run_session(
     resume: bool = False,
     num_images: int | None = None,
     device: str = "cpu",
-    batch_size: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     reuse: bool = True,
     max_points: int | None = None,
     argv: Sequence[str] = (),
