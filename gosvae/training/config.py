@@ -56,6 +56,8 @@ class RunConfig(StrictModel):
 
 class TeacherLossConfig(StrictModel):
     class_weighting: Literal["none", "sqrt-inverse"] = "sqrt-inverse"
+    # Undo the class weighting at inference: logits - log(weight) (the teacher then estimates p(c|x)).
+    prior_correction: bool = False
 
 
 class TeacherTrainingConfig(StrictModel):

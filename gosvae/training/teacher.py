@@ -1,7 +1,9 @@
 """Supervised training of a segmentation teacher (``task: teacher`` configs).
 
 Cross-entropy on random crops of the materialised training split (optionally with class weights
-``1/sqrt(frequency)`` so thin, rare classes such as poles and traffic lights count), AdamW with
+``1/sqrt(frequency)`` so thin, rare classes such as poles and traffic lights count, and with
+``prior_correction`` the trained net's scores offset by ``-log(weight)`` so that it estimates the
+unweighted posterior again, see :mod:`gosvae.teachers.urban_unet`), AdamW with
 warm-up and cosine decay, resumable checkpoints, a CSV log, and a final evaluation on the full val
 images (confusion-matrix mIoU over the whole split). With ``export_zoo`` the trained weights and
 their metadata go into the package zoo.
@@ -25,7 +27,8 @@ from torch import nn
 from gosvae.datasets import IGNORE_INDEX, build_dataset
 from gosvae.errors import UserError
 from gosvae.metrics import SegmentationMeter
-from gosvae.teachers import Teacher, build_teacher
+from gosvae.teachers import Teacher, UrbanUNet, build_teacher
+from gosvae.teachers.urban_unet import load_grown_state
 from gosvae.training.loop import build_optimizer, run_training_loop
 from gosvae.training.config import DatasetSpec, TeacherTrainingConfig, dataset_cache_file
 from gosvae.training.data import MaterializedData
@@ -38,6 +41,16 @@ def materialize(spec: DatasetSpec, *, cache_dir: str | None, desc: str) -> tuple
     )
     data = MaterializedData.from_dataset(dataset, cache_file=dataset_cache_file(spec, cache_dir), desc=desc)
     return data, dataset
+
+
+def load_initial_weights(model: nn.Module, spec: str) -> None:
+    """Start ``model`` from ``spec`` (see :func:`initial_weights`); an ``urban-unet`` may be a grown
+    (deeper) version of the saved one, its extra residual blocks starting as identities."""
+    state = initial_weights(spec)
+    if isinstance(model, UrbanUNet):
+        load_grown_state(model, state)
+    else:
+        model.load_state_dict(state)
 
 
 def initial_weights(spec: str) -> dict[str, torch.Tensor]:
@@ -64,6 +77,15 @@ def class_weights(labels: torch.Tensor, *, num_classes: int) -> torch.Tensor:
     present = freq > 0
     weights[present] = weights[present] / weights[present].mean()
     return weights.float()
+
+
+def prior_correction_bias(weights: torch.Tensor) -> torch.Tensor:
+    """``-log(w_c)`` for classes with a weight, 0 for absent ones (weight 0): (m,) float32.
+
+    A net trained with cross-entropy weighted by ``w_c`` estimates ``p(c|x) w_c`` (normalised);
+    adding this bias to its scores estimates ``p(c|x)``.
+    """
+    return torch.where(weights > 0, -torch.log(weights.clamp_min(1e-12)), torch.zeros_like(weights)).float()
 
 
 @torch.no_grad()
@@ -107,7 +129,7 @@ def train_teacher(
     val_data, _ = materialize(config.data.val, cache_dir=config.data.cache_dir, desc="val split")
     teacher = build_teacher(config.arch, config.arch_config)
     if config.init_from and not (resume and (out / "checkpoint.pt").is_file()):
-        teacher.load_state_dict(initial_weights(config.init_from))
+        load_initial_weights(teacher, config.init_from)
     for p in teacher.parameters():
         p.requires_grad_(True)
 
@@ -115,6 +137,19 @@ def train_teacher(
     if config.loss.class_weighting == "sqrt-inverse":
         weights = class_weights(train_data.labels, num_classes=teacher.num_classes)
     optimizer, scheduler = build_optimizer(teacher.parameters(), config.optim)
+    correct_prior = config.loss.prior_correction and weights is not None
+    if correct_prior and not isinstance(teacher, UrbanUNet):
+        raise UserError(f"loss.prior_correction: supported for urban-unet teachers, not {config.arch}")
+
+    def evaluate(*, corrected: bool) -> dict[str, Any]:
+        """Val metrics; with ``corrected`` the prior correction applied (training runs without it)."""
+        if corrected:
+            teacher.set_logit_bias(prior_correction_bias(weights))
+        try:
+            return evaluate_teacher(teacher, val_data)
+        finally:
+            if corrected:
+                teacher.set_logit_bias(torch.zeros(teacher.num_classes))
 
     def train_step(step: int) -> dict[str, float]:
         images, labels = train_data.random_batch(
@@ -138,13 +173,15 @@ def train_teacher(
         run=config.run,
         train_step=train_step,
         log_fields=["loss", "val_miou"],
-        evaluate=lambda: {"val_miou": evaluate_teacher(teacher, val_data)["miou"]},
+        evaluate=lambda: {"val_miou": evaluate(corrected=correct_prior)["miou"]},
         resume=resume,
         # Teacher.train() pins eval mode; training the teacher itself is the one exception.
         set_train_mode=lambda: nn.Module.train(teacher, True),
     )
 
     teacher.freeze()
+    if correct_prior:
+        teacher.set_logit_bias(prior_correction_bias(weights))
     result = evaluate_teacher(teacher, val_data)
     result["train_seconds_this_run"] = round(seconds, 1)
     (out / "final.json").write_text(json.dumps(result, indent=2) + "\n")
