@@ -2,7 +2,7 @@
 
 Sub-commands
 ------------
-``gosvae train CONFIG.yaml [--resume] [--export-zoo]``
+``gosvae train CONFIG.yaml [--resume] [--export-zoo] [--threads N] [--device cuda]``
     Train a teacher or a codec from a committed config; checkpoints and a CSV log go to the
     config's ``run.out_dir``. ``--export-zoo`` writes the result into the package zoo.
 ``gosvae zoo``
@@ -32,6 +32,8 @@ def _train(args: argparse.Namespace) -> int:
     task = data.get("task") if isinstance(data, dict) else None
     if args.threads and isinstance(data, dict) and isinstance(data.get("run"), dict):
         data["run"]["num_threads"] = args.threads  # a runtime choice: the recipe is unchanged
+    if args.device and isinstance(data, dict) and isinstance(data.get("run"), dict):
+        data["run"]["device"] = args.device  # likewise
     command = "gosvae train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["train"] else f"gosvae train {args.config}"
     if task == "teacher":
         from gosvae.training.config import TeacherTrainingConfig
@@ -134,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     p.add_argument("--export-zoo", action="store_true", help="write the trained model into the package zoo")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (overrides run.num_threads)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (overrides run.device)")
     p.set_defaults(func=_train)
     p = sub.add_parser("zoo", help="list the pretrained models")
     p.add_argument("-v", "--verbose", action="store_true", help="also show config, command and data")

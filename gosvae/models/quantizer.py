@@ -235,7 +235,8 @@ class VectorQuantizer(nn.Module):
         z_samples : torch.Tensor
             Encoder outputs, (N, D) or (B, D, h, w) float.
         generator : torch.Generator | None
-            Source of the random draw (on the device of ``z_samples``), for reproducibility.
+            Source of the random draw, for reproducibility; the draw is made on the generator's
+            device (a CPU generator serves a GPU run) and moved to ``z_samples``' device.
         threshold : float
             Codes with ``usage_counts < threshold`` are dead.
         reset_usage : bool
@@ -259,13 +260,13 @@ class VectorQuantizer(nn.Module):
                     f"with N > 0, got {tuple(z_samples.shape)}"
                 )
             num_samples = samples.shape[0]
+            draw_on = generator.device if generator is not None else samples.device
             if num_samples >= dead.numel():
-                chosen = torch.randperm(num_samples, generator=generator, device=samples.device)
+                chosen = torch.randperm(num_samples, generator=generator, device=draw_on)
                 chosen = chosen[: dead.numel()]
             else:
-                chosen = torch.randint(
-                    num_samples, (dead.numel(),), generator=generator, device=samples.device
-                )
+                chosen = torch.randint(num_samples, (dead.numel(),), generator=generator, device=draw_on)
+            chosen = chosen.to(samples.device)
             self.codebook[dead.to(self.codebook.device)] = samples[chosen].to(self.codebook)
         if reset_usage:
             self.reset_usage()

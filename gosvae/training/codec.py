@@ -36,6 +36,7 @@ from gosvae.teachers import load_teacher
 from gosvae.training.config import DataConfig, OptimConfig, RunConfig, StrictModel
 from gosvae.training.data import MaterializedData
 from gosvae.training.loop import build_optimizer, run_training_loop
+from gosvae.training.device import resolve_device
 from gosvae.training.teacher import initial_weights, materialize
 from gosvae.yaml_config import validate_model
 
@@ -101,6 +102,7 @@ def train_codec(
     evaluation, and written with their metadata to ``zoo_dir`` (default: the package zoo).
     """
     torch.set_num_threads(config.run.num_threads)
+    device = resolve_device(config.run.device)
     out = Path(config.run.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
@@ -129,11 +131,14 @@ def train_codec(
         js_resolution=config.objective.js_resolution,
         ce_target=config.objective.ce_target,
     )
+    model.to(device)
+    objective.to(device)  # holds the teacher (and LPIPS) when the objective uses them
+    batch_data = train_data.to(device)
     optimizer, scheduler = build_optimizer(model.parameters(), config.optim)
     restart_until = int(config.codebook.stop_restarts_after * config.optim.steps)
 
     def train_step(step: int) -> dict[str, float]:
-        images, _ = train_data.random_batch(
+        images, _ = batch_data.random_batch(
             batch_size=config.optim.batch_size, crop=config.data.crop, hflip=config.data.hflip, generator=generator
         )
         output = model(images)
@@ -166,7 +171,10 @@ def train_codec(
         log_fields=log_fields,
         resume=resume,
     )
-    model.eval()
+    # Index prior, entropy coding and evaluation run on the CPU (the coder is CPU code).
+    model.cpu().eval()
+    objective.cpu()
+    del batch_data
     if export_zoo:
         from gosvae.zoo import half_precision_state
 

@@ -49,6 +49,7 @@ class RunConfig(StrictModel):
     out_dir: str
     seed: int = 0
     num_threads: PositiveInt = 2
+    device: str = "cpu"  # "cpu", "cuda" or "cuda:N" (a runtime choice: `gosvae train --device`)
     log_every: PositiveInt = 25
     eval_every: PositiveInt = 1000
     checkpoint_every: PositiveInt = 200

@@ -61,6 +61,10 @@ class MaterializedData:
             tmp.replace(cache_file)
         return cls(images, labels)
 
+    def to(self, device: torch.device | str) -> "MaterializedData":
+        """The same data on ``device`` (uint8 stays uint8: 0.4 MB per 256x512 image)."""
+        return MaterializedData(self.images.to(device), self.labels.to(device))
+
     def random_batch(
         self,
         *,

@@ -32,6 +32,7 @@ from gosvae.teachers.urban_unet import load_grown_state
 from gosvae.training.loop import build_optimizer, run_training_loop
 from gosvae.training.config import DatasetSpec, TeacherTrainingConfig, dataset_cache_file
 from gosvae.training.data import MaterializedData
+from gosvae.training.device import resolve_device
 
 
 def materialize(spec: DatasetSpec, *, cache_dir: str | None, desc: str) -> tuple[MaterializedData, Any]:
@@ -94,8 +95,9 @@ def evaluate_teacher(teacher: Teacher, data: MaterializedData, *, batch_size: in
     meter = SegmentationMeter(num_classes=teacher.num_classes, ignore_index=IGNORE_INDEX)
     was_training = teacher.training
     nn.Module.train(teacher, False)
+    device = next(teacher.parameters()).device
     for images, labels in data.batches(batch_size=batch_size):
-        meter.update(teacher.predict(images), labels)
+        meter.update(teacher.predict(images.to(device)).cpu(), labels)
     nn.Module.train(teacher, was_training)
     ious = meter.per_class_iou()
     return {
@@ -119,6 +121,7 @@ def train_teacher(
 ) -> dict[str, Any]:
     """Run (or resume) the training described by ``config``; returns the final evaluation."""
     torch.set_num_threads(config.run.num_threads)
+    device = resolve_device(config.run.device)
     out = Path(config.run.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
@@ -130,12 +133,14 @@ def train_teacher(
     teacher = build_teacher(config.arch, config.arch_config)
     if config.init_from and not (resume and (out / "checkpoint.pt").is_file()):
         load_initial_weights(teacher, config.init_from)
+    teacher.to(device)
+    batch_data = train_data.to(device)
     for p in teacher.parameters():
         p.requires_grad_(True)
 
     weights = None
     if config.loss.class_weighting == "sqrt-inverse":
-        weights = class_weights(train_data.labels, num_classes=teacher.num_classes)
+        weights = class_weights(train_data.labels, num_classes=teacher.num_classes).to(device)
     optimizer, scheduler = build_optimizer(teacher.parameters(), config.optim)
     correct_prior = config.loss.prior_correction and weights is not None
     if correct_prior and not isinstance(teacher, UrbanUNet):
@@ -149,10 +154,10 @@ def train_teacher(
             return evaluate_teacher(teacher, val_data)
         finally:
             if corrected:
-                teacher.set_logit_bias(torch.zeros(teacher.num_classes))
+                teacher.set_logit_bias(torch.zeros(teacher.num_classes, device=device))
 
     def train_step(step: int) -> dict[str, float]:
-        images, labels = train_data.random_batch(
+        images, labels = batch_data.random_batch(
             batch_size=config.optim.batch_size, crop=config.data.crop, hflip=config.data.hflip, generator=generator
         )
         loss = F.cross_entropy(teacher.logits(images), labels, weight=weights, ignore_index=IGNORE_INDEX)
@@ -190,7 +195,7 @@ def train_teacher(
 
         val = config.data.val
         save_zoo_entry(
-            state_dict=teacher.state_dict(),
+            state_dict={k: v.cpu() for k, v in teacher.state_dict().items()},
             metadata={
                 "name": config.name,
                 "kind": "teacher",
