@@ -5,7 +5,11 @@ Run it on one core to compare with the target (>= 10 images/s at 256x512)::
     OMP_NUM_THREADS=1 python benchmarks/synthetic_urban_speed.py --size 256 512 --num 100
 
 Prints the throughput of ``render_scene`` and, separately, of the resolution-independent scene
-layout, so a slowdown can be traced to the layout or to the pixel work.
+layout, so a slowdown can be traced to the layout or to the pixel work. Wall-clock figures move by
+10-20 % when other processes share the machine: repeat a run that looks off.
+
+Speed-ups must keep every render bit-identical (same random draws, same float operations per
+element), since trained models and caches depend on the exact images and labels.
 """
 
 from __future__ import annotations

@@ -28,19 +28,28 @@ def hsv(hue_degrees: float, saturation: float, value: float) -> RGB:
 
 def mix(a: Sequence[float], b: Sequence[float], t: float) -> RGB:
     """``(1 - t) * a + t * b``, rounded and clipped to [0, 255]."""
-    return tuple(int(min(max(round((1.0 - t) * x + t * y), 0), 255)) for x, y in zip(a, b))  # type: ignore[return-value]
+    (ar, ag, ab), (br, bg, bb) = a, b
+    s = 1.0 - t
+    return (_byte(s * ar + t * br), _byte(s * ag + t * bg), _byte(s * ab + t * bb))
 
 
 def scale_rgb(rgb: Sequence[float], factor: float) -> RGB:
     """Brighter (factor > 1) or darker (factor < 1) version of ``rgb``."""
-    return tuple(int(min(max(round(c * factor), 0), 255)) for c in rgb)  # type: ignore[return-value]
+    r, g, b = rgb
+    return (_byte(r * factor), _byte(g * factor), _byte(b * factor))
 
 
 def jitter(rgb: Sequence[float], rng: np.random.Generator, *, amount: float) -> RGB:
     """``rgb`` with a random brightness change and a smaller per-channel change (``amount`` in [0, 1])."""
     gain = 1.0 + amount * rng.uniform(-1.0, 1.0)
-    per_channel = 1.0 + 0.35 * amount * rng.uniform(-1.0, 1.0, size=3)
-    return tuple(int(min(max(round(c * gain * p), 0), 255)) for c, p in zip(rgb, per_channel))  # type: ignore[return-value]
+    pr, pg, pb = (1.0 + 0.35 * amount * rng.uniform(-1.0, 1.0, size=3)).tolist()
+    r, g, b = rgb
+    return (_byte(r * gain * pr), _byte(g * gain * pg), _byte(b * gain * pb))
+
+
+def _byte(value: float) -> int:
+    """``value`` rounded (half to even) and clipped to [0, 255]."""
+    return int(min(max(round(value), 0), 255))
 
 
 def pick(rng: np.random.Generator, palette: Sequence[RGB], *, amount: float = 0.1) -> RGB:

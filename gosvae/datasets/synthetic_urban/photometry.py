@@ -17,6 +17,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,19 +122,19 @@ def develop(colour: np.ndarray, *, haze: np.ndarray, look: Look, rng: np.random.
     Output: (H, W, 3) uint8 RGB.
     """
     height, width = haze.shape
-    haze_rgb = np.asarray(look.haze_rgb, dtype=np.float32) / 255.0
-    out = colour - haze_rgb  # a new array; the rest works in place on it
-    out *= (1.0 - haze)[..., None]
+    # Work on (H, 3W) rows: per-channel constants become one tiled row and per-pixel values are
+    # repeated per channel, so every numpy loop runs over whole rows (element-wise the same maths).
+    haze_rgb = np.tile(np.asarray(look.haze_rgb, dtype=np.float32) / 255.0, width)
+    out = colour.reshape(height, 3 * width) - haze_rgb  # a new array; the rest works in place on it
+    out *= _per_channel(1.0 - haze)
     out += haze_rgb
-    gain = look.exposure * np.asarray(look.white_balance, dtype=np.float32)
+    gain = np.tile(look.exposure * np.asarray(look.white_balance, dtype=np.float32) * 255.0, width)
     if look.vignette > 0.0:
-        yy = np.linspace(-1.0, 1.0, height, dtype=np.float32)[:, None]
-        xx = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :]
-        falloff = 1.0 - look.vignette * 0.5 * (xx * xx + yy * yy)
-        out *= falloff[..., None] * (gain * 255.0)
+        falloff = 1.0 - look.vignette * 0.5 * _radius_squared(height, width)
+        out *= _per_channel(falloff) * gain
     else:
-        out *= gain * 255.0
-    noise = rng.standard_normal(out.shape, dtype=np.float32)
+        out *= gain
+    noise = rng.standard_normal((height, width, 3), dtype=np.float32).reshape(out.shape)
     noise *= np.float32(255.0 * look.noise_sigma)
     out += noise
     out += 0.5
@@ -141,4 +142,19 @@ def develop(colour: np.ndarray, *, haze: np.ndarray, look: Look, rng: np.random.
     pixels = out.astype(np.uint8)
     # Tone curve as a 256-entry lookup table: cheaper than a power over every pixel.
     curve = np.clip(255.0 * (np.arange(256) / 255.0) ** look.gamma + 0.5, 0, 255).astype(np.uint8)
-    return curve[pixels]
+    return np.take(curve, pixels).reshape(height, width, 3)
+
+
+def _per_channel(plane: np.ndarray) -> np.ndarray:
+    """(H, W) values repeated for the three channels of a pixel: (H, 3W), same dtype."""
+    return np.stack([plane, plane, plane], axis=-1).reshape(plane.shape[0], -1)
+
+
+@functools.lru_cache(maxsize=8)
+def _radius_squared(height: int, width: int) -> np.ndarray:
+    """(H, W) float32 squared distance from the image centre, corners at 2 (read-only, cached)."""
+    yy = np.linspace(-1.0, 1.0, height, dtype=np.float32)[:, None]
+    xx = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :]
+    radius = xx * xx + yy * yy
+    radius.flags.writeable = False
+    return radius

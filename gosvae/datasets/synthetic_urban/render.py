@@ -71,18 +71,21 @@ def rasterize(shapes: list[Shape], *, background: np.ndarray) -> tuple[np.ndarra
     low = np.minimum.reduceat(points, starts, axis=0)
     high = np.maximum.reduceat(points, starts, axis=0)
     visible = ~((high < 0).any(axis=1) | (low[:, 0] > width) | (low[:, 1] > height))
-    coordinates = points.tolist()
-    boxes = np.concatenate([low, high], axis=1).tolist()
-    for shape, start, count, box, is_visible in zip(shapes, starts.tolist(), counts.tolist(), boxes, visible.tolist()):
+    # One flat list [u0, v0, u1, v1, ...] sliced per shape (Pillow takes flat coordinate lists):
+    # thousands of small (u, v) lists would cost more to create, and to garbage-collect, than to draw.
+    coordinates = points.ravel().tolist()
+    ends = (2 * (starts + counts)).tolist()
+    for index, (shape, start, end, is_visible) in enumerate(zip(shapes, (2 * starts).tolist(), ends, visible.tolist())):
         if not is_visible:
             continue  # entirely outside the frame
         labelled = shape.label != NO_LABEL
         if shape.kind == "ellipse":
+            box = low[index].tolist() + high[index].tolist()
             draw_colour.ellipse(box, fill=shape.rgb)
             if labelled:
                 draw_semantic.ellipse(box, fill=(shape.label, shape.material, shape.haze))
         else:
-            polygon = coordinates[start : start + count]
+            polygon = coordinates[start:end]
             draw_colour.polygon(polygon, fill=shape.rgb)
             if labelled:
                 draw_semantic.polygon(polygon, fill=(shape.label, shape.material, shape.haze))

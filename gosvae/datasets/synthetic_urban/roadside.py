@@ -17,12 +17,14 @@ Example
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from gosvae.datasets.synthetic_urban.camera import REFERENCE_HEIGHT, Camera
 from gosvae.datasets.synthetic_urban.colors import jitter, mix, pick, scale_rgb
 from gosvae.datasets.synthetic_urban.labels import TrainId
-from gosvae.datasets.synthetic_urban.shapes import RGB, ShapeList, Sprite, ring_points
+from gosvae.datasets.synthetic_urban.shapes import RGB, ShapeList, Sprite, circle_angles, ring_points
 from gosvae.datasets.synthetic_urban.street import KERB_HEIGHT, vertical_strip
 from gosvae.datasets.synthetic_urban.textures import Material
 
@@ -63,15 +65,25 @@ def _big_enough(sprite: Sprite, width: float, height: float) -> bool:
 # ------------------------------------------------------------------------------------------------
 # Vegetation
 # ------------------------------------------------------------------------------------------------
+_HARMONICS = np.arange(2, 7)
+
+
+@functools.lru_cache(maxsize=None)
+def _harmonic_angles(count: int) -> np.ndarray:
+    """(harmonics, count) angles of the outline harmonics of :func:`_blob` (read-only, cached)."""
+    angles = _HARMONICS[:, None] * circle_angles(count)[0]
+    angles.flags.writeable = False
+    return angles
+
+
 def _blob(rng: np.random.Generator, center: tuple[float, float], radius: float, *, squash: float, count: int = 28) -> np.ndarray:
     """A noisy round outline: radius modulated by a few random harmonics plus per-vertex jitter."""
-    angles = np.linspace(0.0, 2.0 * np.pi, count, endpoint=False)
-    harmonics = np.arange(2, 7)
-    amplitudes = rng.uniform(0.0, 0.09, size=harmonics.size)
-    phases = rng.uniform(0.0, 2.0 * np.pi, size=harmonics.size)
-    r = radius * (1.0 + (amplitudes[:, None] * np.cos(harmonics[:, None] * angles + phases[:, None])).sum(0)
+    cos, sin = circle_angles(count)[1:]
+    amplitudes = rng.uniform(0.0, 0.09, size=_HARMONICS.size)
+    phases = rng.uniform(0.0, 2.0 * np.pi, size=_HARMONICS.size)
+    r = radius * (1.0 + (amplitudes[:, None] * np.cos(_harmonic_angles(count) + phases[:, None])).sum(0)
                   + rng.uniform(-0.06, 0.06, size=count))
-    return np.stack([center[0] + r * np.cos(angles), center[1] + squash * r * np.sin(angles)], axis=-1)
+    return np.stack([center[0] + r * cos, center[1] + squash * r * sin], axis=-1)
 
 
 def draw_tree(out: ShapeList, camera: Camera, rng: np.random.Generator, *, x: float, z: float,

@@ -17,11 +17,12 @@ Example
 
 from __future__ import annotations
 
+import functools
 from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-__all__ = ["NO_LABEL", "RGB", "Shape", "ShapeList", "Sprite", "ring_points", "thick_line"]
+__all__ = ["NO_LABEL", "RGB", "Shape", "ShapeList", "Sprite", "circle_angles", "ring_points", "thick_line"]
 
 NO_LABEL: int = -1
 """Label of colour-only shapes: they paint the image and leave the label map as it is."""
@@ -69,6 +70,19 @@ class ShapeList:
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         self.shapes.append(Shape("polygon", pts, _rgb(rgb), int(label), int(material), self.haze))
 
+    def polygons(self, corners: np.ndarray, rgb: RGB | list[RGB], *, label: int, material: int) -> None:
+        """Append one polygon per row of ``corners`` (N, K, 2) layout coordinates.
+
+        ``rgb`` is one colour for all of them, or a list of N colours (one per polygon). The same as
+        N calls of :meth:`polygon`, with the per-call overhead paid once.
+        """
+        corners = np.asarray(corners, dtype=np.float64)
+        colours = [_rgb(colour) for colour in rgb] if isinstance(rgb, list) else [_rgb(rgb)] * len(corners)
+        if len(colours) != len(corners):
+            raise ValueError(f"{len(corners)} polygons but {len(colours)} colours")
+        label, material, haze = int(label), int(material), self.haze
+        self.shapes.extend([Shape("polygon", points, colour, label, material, haze) for points, colour in zip(corners, colours)])
+
     def ellipse(self, center: Sequence[float], radii: Sequence[float], rgb: RGB, *, label: int, material: int) -> None:
         """Append an axis-aligned ellipse given its centre and (horizontal, vertical) radii."""
         (cu, cv), (ru, rv) = center, radii
@@ -111,21 +125,21 @@ class Sprite:
         self.anchor = (float(anchor[0]), float(anchor[1]))
         self.scale = float(scale)
         self.sign = -1.0 if mirror else 1.0
+        # u = anchor_u + (sign * scale) * x and v = anchor_v - scale * y as one multiply-add (the
+        # same float64 results); the placement is fixed once the sprite is made.
+        self._gain = np.array([self.sign * self.scale, -self.scale])
+        self._offset = np.array(self.anchor)
 
     def to_layout(self, points: np.ndarray | Sequence) -> np.ndarray:
         """(K, 2) local metres → (K, 2) layout coordinates."""
-        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        out = np.empty_like(pts)
-        out[:, 0] = self.anchor[0] + (self.sign * self.scale) * pts[:, 0]
-        out[:, 1] = self.anchor[1] - self.scale * pts[:, 1]
-        return out
+        return np.asarray(points, dtype=np.float64).reshape(-1, 2) * self._gain + self._offset
 
     def polygon(self, points: np.ndarray | Sequence, rgb: RGB, *, label: int, material: int) -> None:
         self.out.polygon(self.to_layout(points), rgb, label=label, material=material)
 
     def rect(self, x0: float, y0: float, x1: float, y1: float, rgb: RGB, *, label: int, material: int) -> None:
         """Axis-aligned rectangle between local corners (x0, y0) and (x1, y1)."""
-        self.polygon([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], rgb, label=label, material=material)
+        self.polygon(np.array([x0, y0, x1, y0, x1, y1, x0, y1], dtype=np.float64), rgb, label=label, material=material)
 
     def ellipse(self, cx: float, cy: float, rx: float, ry: float, rgb: RGB, *, label: int, material: int) -> None:
         (center,) = self.to_layout([(cx, cy)])
@@ -153,6 +167,20 @@ def thick_line(p0: Sequence[float], p1: Sequence[float], width: float) -> np.nda
     return np.stack([a + normal, b + normal, b - normal, a - normal])
 
 
+@functools.lru_cache(maxsize=None)
+def circle_angles(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``angles = np.linspace(0, 2 pi, count, endpoint=False)`` with their cosines and sines.
+
+    Output: three read-only (count,) float64 arrays, computed once per ``count`` (outlines of
+    wheels and foliage reuse them thousands of times).
+    """
+    angles = np.linspace(0.0, 2.0 * np.pi, count, endpoint=False)
+    arrays = (angles, np.cos(angles), np.sin(angles))
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
+
+
 def ring_points(center: Sequence[float], radii: Sequence[float] | np.ndarray, *, count: int, phase: float = 0.0) -> np.ndarray:
     """(count, 2) points around ``center``; ``radii`` a pair (ellipse) or ``count`` radii (blob)."""
     angles = phase + np.linspace(0.0, 2.0 * np.pi, count, endpoint=False)
@@ -167,7 +195,7 @@ def ring_points(center: Sequence[float], radii: Sequence[float] | np.ndarray, *,
 def _rgb(rgb: Sequence[float]) -> RGB:
     if type(rgb) is tuple and len(rgb) == 3:
         r, g, b = rgb
-        if type(r) is int and type(g) is int and type(b) is int and 0 <= min(r, g, b) and max(r, g, b) <= 255:
+        if type(r) is int and type(g) is int and type(b) is int and 0 <= r <= 255 and 0 <= g <= 255 and 0 <= b <= 255:
             return rgb  # type: ignore[return-value]  # already clean: the common case
     r, g, b = (int(min(max(round(float(c)), 0), 255)) for c in rgb)
     return (r, g, b)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gosvae.datasets.synthetic_urban.camera import Camera, NEAREST_DEPTH
+from gosvae.datasets.synthetic_urban.camera import Camera, NEAREST_DEPTH, geometric_samples
 from gosvae.datasets.synthetic_urban.colors import jitter, mix, pick, scale_rgb
 from gosvae.datasets.synthetic_urban.labels import TrainId
 from gosvae.datasets.synthetic_urban.shapes import RGB, ShapeList
@@ -136,17 +136,15 @@ def ground_strip(camera: Camera, x0: float, x1: float, z0: float, z1: float, *, 
     A bending street needs its edges sampled along the depth; a straight one needs only ends.
     """
     count = 2 if camera.curvature == 0.0 else 14
-    z = np.geomspace(max(z0, NEAREST_DEPTH), z1, count)
-    left = camera.project(x0, y, z)
-    right = camera.project(x1, y, z[::-1])
-    return np.concatenate([left, right])
+    z = geometric_samples(max(z0, NEAREST_DEPTH), z1, count)
+    return camera.project(np.repeat([x0, x1], count), y, np.concatenate([z, z[::-1]]))  # near to far on x0, back on x1
 
 
 def vertical_strip(camera: Camera, x: float, y0: float, y1: float, z0: float, z1: float) -> np.ndarray:
     """Polygon (K, 2) of the vertical band at ``x`` between heights ``y0``, ``y1`` and depths ``z0``, ``z1``."""
     count = 2 if camera.curvature == 0.0 else 10
-    z = np.geomspace(max(z0, NEAREST_DEPTH), z1, count)
-    return np.concatenate([camera.project(x, y0, z), camera.project(x, y1, z[::-1])])
+    z = geometric_samples(max(z0, NEAREST_DEPTH), z1, count)
+    return camera.project(x, np.repeat([y0, y1], count), np.concatenate([z, z[::-1]]))
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,19 @@ _CHROMA[Material.GRASS] = (0.08, 0.03, -0.05)
 _CHROMA[Material.DIRT] = (0.06, 0.02, -0.05)
 _CHROMA[Material.BRICK] = (0.05, -0.02, -0.04)
 
+# The same tables transposed (one contiguous row per field or channel) for fast ``np.take`` lookups.
+_LUMINANCE_BY_FIELD = np.ascontiguousarray(_LUMINANCE_AMPLITUDE.T)
+_CHROMA_BY_CHANNEL = np.ascontiguousarray(_CHROMA.T)
+
+
+def _interleave(channels: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """Stack per-channel planes into one (H, W, C) array (planes broadcastable to ``shape``).
+
+    Per-channel work on (H, W) planes runs long contiguous loops; broadcasting against a trailing
+    axis of 3 runs numpy's inner loop three elements at a time and is several times slower.
+    """
+    return np.stack([np.broadcast_to(channel, shape) for channel in channels], axis=-1)
+
 
 def value_noise(rng: np.random.Generator, grid: tuple[int, int], *, height: int, width: int) -> np.ndarray:
     """Smooth noise: a standard-normal ``grid`` upsampled bicubically to (height, width).
@@ -149,12 +162,15 @@ def apply_materials(colour: np.ndarray, material: np.ndarray, noise: NoiseFields
     Output: (H, W, 3) float32, not clipped.
     """
     gain = np.ones(material.shape, dtype=np.float32)
-    for k, field in enumerate(noise.fields):
-        gain += _LUMINANCE_AMPLITUDE[:, k][material] * field
-    chroma = _CHROMA[material] * noise.medium[..., None]
-    chroma += 1.0
-    chroma *= gain[..., None]
-    return colour * chroma
+    for amplitude, field in zip(_LUMINANCE_BY_FIELD, noise.fields):
+        gain += np.take(amplitude, material) * field
+    chroma = []
+    for shift in _CHROMA_BY_CHANNEL:  # per channel: (1 + chroma * medium) * gain
+        plane = np.take(shift, material) * noise.medium
+        plane += 1.0
+        plane *= gain
+        chroma.append(plane)
+    return colour * _interleave(chroma, material.shape)
 
 
 @dataclass(frozen=True)
@@ -182,14 +198,13 @@ def sky_background(style: SkyStyle, *, horizon: float, noise: NoiseFields) -> np
     zenith = np.asarray(style.zenith_rgb, dtype=np.float32) / 255.0
     low = np.asarray(style.horizon_rgb, dtype=np.float32) / 255.0
     gradient = zenith[None, :] * (1.0 - t[:, None]) + low[None, :] * t[:, None]  # (H, 3)
-    sky = np.broadcast_to(gradient[:, None, :], (height, width, 3)).copy()
+    channels = [gradient[:, c, None] for c in range(3)]  # (H, 1) each, broadcast along the rows
     if style.cloud_cover > 0.0:
         density = 0.65 * noise.coarse + 0.35 * noise.medium
         threshold = 1.0 - 1.6 * style.cloud_cover
         alpha = np.clip((density - threshold) * 1.5, 0.0, 1.0)
         alpha *= np.clip(1.3 - t, 0.0, 1.0)[:, None]  # thinner towards the horizon
-        cloud = (np.asarray(style.cloud_rgb, dtype=np.float32) / 255.0) * (
-            0.88 + 0.08 * noise.medium + 0.04 * noise.fine
-        )[..., None]
-        sky += alpha[..., None] * (cloud - sky)
-    return sky
+        shade = 0.88 + 0.08 * noise.medium + 0.04 * noise.fine
+        cloud_rgb = np.asarray(style.cloud_rgb, dtype=np.float32) / 255.0
+        channels = [sky + alpha * (cloud_rgb[c] * shade - sky) for c, sky in enumerate(channels)]
+    return _interleave(channels, (height, width))

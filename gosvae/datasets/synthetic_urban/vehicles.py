@@ -27,7 +27,7 @@ import numpy as np
 from gosvae.datasets.synthetic_urban.camera import REFERENCE_HEIGHT, Camera
 from gosvae.datasets.synthetic_urban.colors import hsv, jitter, mix, pick, scale_rgb
 from gosvae.datasets.synthetic_urban.labels import TrainId
-from gosvae.datasets.synthetic_urban.shapes import NO_LABEL, RGB, ShapeList, Sprite
+from gosvae.datasets.synthetic_urban.shapes import NO_LABEL, RGB, ShapeList, Sprite, circle_angles
 from gosvae.datasets.synthetic_urban.textures import Material
 
 __all__ = ["Vehicle", "VEHICLE_KINDS", "sample_vehicle", "draw_vehicle", "draw_crossing_vehicle"]
@@ -113,11 +113,11 @@ class _Side:
         self.polygon(out, [(f0, y0), (f1, y0), (f1, y1), (f0, y1)], rgb, material=material)
 
     def wheel(self, out: ShapeList, fraction: float, radius: float) -> None:
-        angles = np.linspace(0.0, 2.0 * np.pi, 12, endpoint=False)
-        offset = radius * np.cos(angles) / self.vehicle.length
-        out.polygon(self.points(fraction + offset, radius + radius * np.sin(angles)), _TYRE, label=self.vehicle.label,
+        _, cos, sin = circle_angles(12)
+        offset = radius * cos / self.vehicle.length
+        out.polygon(self.points(fraction + offset, radius + radius * sin), _TYRE, label=self.vehicle.label,
                     material=Material.RUBBER)
-        out.polygon(self.points(fraction + 0.5 * offset, radius + 0.5 * radius * np.sin(angles)), (120, 120, 124),
+        out.polygon(self.points(fraction + 0.5 * offset, radius + 0.5 * radius * sin), (120, 120, 124),
                     label=self.vehicle.label, material=Material.METAL)
 
 
