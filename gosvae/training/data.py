@@ -14,6 +14,7 @@ Example
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,12 +42,16 @@ class MaterializedData:
 
     @classmethod
     def from_dataset(
-        cls, dataset: Dataset, *, cache_file: Path | None = None, num_workers: int = 2, desc: str = "rendering"
+        cls, dataset: Dataset, *, cache_file: Path | None = None, num_workers: int | None = None, desc: str = "rendering"
     ) -> "MaterializedData":
         """Read every item of ``dataset`` once (items must all have the same size).
 
         With ``cache_file``, an existing cache is loaded instead, and a new one is written.
+        ``num_workers`` reader processes (default: one per CPU core, at most 8); items depend on
+        their index alone, so the result does not depend on it.
         """
+        if num_workers is None:
+            num_workers = min(8, os.cpu_count() or 1)
         if cache_file is not None and Path(cache_file).is_file():
             with np.load(cache_file) as z:
                 return cls(torch.from_numpy(z["images"]), torch.from_numpy(z["labels"]))
