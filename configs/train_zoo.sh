@@ -3,8 +3,8 @@
 # teachers -> VQ-VAEs -> GOS-VAE* (fine-tuned from them) -> GOS-VAE -> VQ-VAE-dagger -> GOS-VAE-dagger.
 # Each step resumes from its run folder's checkpoint if interrupted, and is skipped when its zoo
 # entry already exists (delete gosvae/zoo/NAME.* to retrain one). A stage under configs/pilots/
-# whose run folder is a config's init_from is trained first (not exported), unless that folder
-# already holds final.json. Logs: runs/logs/NAME.log
+# whose run folder is a config's init_from is trained first (not exported; its own earlier stages
+# before it), unless that folder already holds final.json. Logs: runs/logs/NAME.log
 #
 #   bash configs/train_zoo.sh            # everything
 #   bash configs/train_zoo.sh vq_vae_r4  # only the named configs (file stems), in the order given
@@ -31,16 +31,22 @@ train() {
   gosvae train "$config" "${args[@]}" > "runs/logs/$name.log" 2>&1
   tail -n 1 "runs/logs/$name.log"
 }
+# earlier_stages CONFIG: train the stage (configs/pilots/*.yaml) whose run folder is CONFIG's
+# init_from, after its own earlier stages, unless that folder already holds final.json.
+earlier_stages() {
+  local init stage; init=$(field init_from "$1")
+  [ -n "$init" ] || return 0
+  for stage in configs/pilots/*.yaml; do
+    if [ "$(out_dir "$stage")" = "$init" ] && [ ! -f "$init/final.json" ]; then
+      earlier_stages "$stage"
+      train "$stage"
+    fi
+  done
+}
 for stem in "${ORDER[@]}"; do
   config="configs/$stem.yaml"
   name=$(field name "$config")
   if [ -f "gosvae/zoo/$name.json" ]; then echo "skip $name (in the zoo)"; continue; fi
-  # A first stage (configs/pilots/*.yaml) whose run folder is this config's init_from.
-  init=$(field init_from "$config")
-  for stage in configs/pilots/*.yaml; do
-    if [ -n "$init" ] && [ "$(out_dir "$stage")" = "$init" ] && [ ! -f "$init/final.json" ]; then
-      train "$stage"
-    fi
-  done
+  earlier_stages "$config"
   train "$config" --export-zoo
 done

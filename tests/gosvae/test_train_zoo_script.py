@@ -33,6 +33,8 @@ def repo(tmp_path: Path) -> Path:
     shutil.copy(ROOT / "configs" / "train_zoo.sh", tmp_path / "configs" / "train_zoo.sh")
     (tmp_path / "configs" / "pilots" / "stage1.yaml").write_text(_config("stage-one", "runs/stage1"))
     (tmp_path / "configs" / "two_stage.yaml").write_text(_config("two-stage", "runs/two", init_from="runs/stage1"))
+    (tmp_path / "configs" / "pilots" / "stage2.yaml").write_text(_config("stage-two", "runs/stage2", init_from="runs/stage1"))
+    (tmp_path / "configs" / "three_stage.yaml").write_text(_config("three-stage", "runs/three", init_from="runs/stage2"))
     (tmp_path / "configs" / "single.yaml").write_text(_config("single", "runs/single"))
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
@@ -58,6 +60,18 @@ def test_first_stage_is_trained_before_the_config_that_starts_from_it(repo):
         "train configs/two_stage.yaml --export-zoo",
         "train configs/single.yaml --export-zoo",
     ]
+
+
+def test_stages_of_a_chain_are_trained_in_order(repo):
+    assert _run(repo, "three_stage") == [
+        "train configs/pilots/stage1.yaml",
+        "train configs/pilots/stage2.yaml",
+        "train configs/three_stage.yaml --export-zoo",
+    ]
+    (repo / "calls.txt").unlink()
+    (repo / "runs" / "stage2").mkdir(parents=True)
+    (repo / "runs" / "stage2" / "final.json").write_text("{}")
+    assert _run(repo, "three_stage") == ["train configs/three_stage.yaml --export-zoo"]
 
 
 def test_finished_first_stage_and_zoo_entries_are_skipped(repo):
