@@ -7,7 +7,8 @@ parameters; the shipped weights are trained on ``synthetic-urban`` by
 ``gosvae train configs/teacher_urban_unet.yaml``.
 
 Depth can be added after any encoder or decoder stage as residual blocks (``encoder_res_blocks``,
-``decoder_res_blocks``) whose last batch norm starts at zero, so a deeper net starts as exactly the
+``decoder_res_blocks``), and at full resolution inside the head (``head_res_blocks``, so the net
+can place outlines from the image's own pixels); each block's last batch norm starts at zero, so a deeper net starts as exactly the
 function of the shallower one and can be trained on from its weights (see
 :func:`load_grown_state`). ``logit_bias`` (one value per class, added to the scores) stores the
 prior correction of a class-weighted training: weighting class ``c`` by ``w_c`` in the
@@ -91,6 +92,8 @@ class UrbanUNet(Teacher):
         Residual blocks appended to each encoder stage (H/2 … H/16; dilation 2 at H/16).
     decoder_res_blocks : sequence of 3 ints
         Residual blocks after each decoder fusion (H/8, H/4, H/2).
+    head_res_blocks : int
+        Residual blocks at full resolution between the head's fusion conv and its classifier.
     logit_bias : sequence of ``num_classes`` floats, optional
         Added to the class scores (prior correction, see the module docstring); default zeros.
     class_names : sequence of str, optional
@@ -106,6 +109,7 @@ class UrbanUNet(Teacher):
         widths: Sequence[int] = (16, 32, 64, 96),
         encoder_res_blocks: Sequence[int] = (0, 0, 0, 0),
         decoder_res_blocks: Sequence[int] = (0, 0, 0),
+        head_res_blocks: int = 0,
         logit_bias: Sequence[float] | None = None,
         class_names: Sequence[str] | None = None,
     ) -> None:
@@ -132,6 +136,7 @@ class UrbanUNet(Teacher):
             "widths": list(widths),
             "encoder_res_blocks": [e0, e1, e2, e3],
             "decoder_res_blocks": [d2, d1, d0],
+            "head_res_blocks": int(head_res_blocks),
             "logit_bias": None if logit_bias is None else [float(b) for b in logit_bias],
             "class_names": self.class_names,
         }
@@ -149,7 +154,10 @@ class UrbanUNet(Teacher):
         self.dec2 = _DecoderStage(w3, w2, w2, res_blocks=d2)
         self.dec1 = _DecoderStage(w2, w1, w1, res_blocks=d1)
         self.dec0 = _DecoderStage(w1, w0, w0, res_blocks=d0)
+        # head[0] fuses the upsampled decoder map with the image, head[1] classifies; the optional
+        # full-resolution blocks sit between them (a separate module, so older weights still load).
         self.head = nn.Sequential(_conv_bn_relu(w0 + 3, w0), nn.Conv2d(w0, num_classes, 1))
+        self.head_refine = _res_blocks(w0, int(head_res_blocks))
 
     @classmethod
     def from_config(cls, config: dict) -> "UrbanUNet":
@@ -158,6 +166,7 @@ class UrbanUNet(Teacher):
             widths=config["widths"],
             encoder_res_blocks=config.get("encoder_res_blocks", (0, 0, 0, 0)),
             decoder_res_blocks=config.get("decoder_res_blocks", (0, 0, 0)),
+            head_res_blocks=config.get("head_res_blocks", 0),
             logit_bias=config.get("logit_bias"),
             class_names=config.get("class_names"),
         )
@@ -191,7 +200,8 @@ class UrbanUNet(Teacher):
         f0, f1, f2, f3 = self._encode(x)
         d = self.dec0(self.dec1(self.dec2(f3, f2), f1), f0)
         d = F.interpolate(d, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return self.head(torch.cat([d, x], dim=1)) + self.logit_bias.to(x.dtype)
+        hidden = self.head_refine(self.head[0](torch.cat([d, x], dim=1)))
+        return self.head[1](hidden) + self.logit_bias.to(x.dtype)
 
     def class_probabilities(self, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.logits(x), dim=1)

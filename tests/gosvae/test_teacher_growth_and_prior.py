@@ -30,15 +30,39 @@ def test_grown_net_starts_as_the_function_of_the_base_net():
     torch.manual_seed(0)
     base = UrbanUNet(num_classes=5, widths=(4, 4, 8, 8))
     _randomised_batch_norm(base, 1)
-    grown = UrbanUNet(num_classes=5, widths=(4, 4, 8, 8), encoder_res_blocks=(1, 0, 2, 1), decoder_res_blocks=(1, 1, 1))
+    grown = UrbanUNet(
+        num_classes=5, widths=(4, 4, 8, 8), encoder_res_blocks=(1, 0, 2, 1), decoder_res_blocks=(1, 1, 1),
+        head_res_blocks=2,
+    )
     left = load_grown_state(grown, base.state_dict())
-    assert left and all(".refine." in k or k.split(".")[1] in {"2", "3"} for k in left)
+    assert left and all(".refine." in k or k.startswith("head_refine.") or k.split(".")[1] in {"2", "3"} for k in left)
+    assert any(k.startswith("head_refine.1.") for k in left)
     base.freeze(), grown.freeze()
     x = torch.rand(2, 3, 32, 64)
     torch.testing.assert_close(grown.logits(x), base.logits(x), rtol=0, atol=1e-5)
     # ... and the new blocks are trainable: a perturbed last BN scale changes the output
     grown.enc2[2][0].body[-1].weight.data.fill_(1.0)
     assert (grown.logits(x) - base.logits(x)).abs().max() > 1e-4
+
+
+def test_head_blocks_survive_the_config_and_act_at_full_resolution():
+    """``head_res_blocks`` is kept in the config (a rebuilt net computes the same scores), and a
+    live head block changes the scores (it is in the forward path, after the fusion conv)."""
+    torch.manual_seed(0)
+    net = UrbanUNet(num_classes=3, widths=(4, 4, 8, 8), head_res_blocks=1)
+    _randomised_batch_norm(net, 2)
+    net.freeze()
+    x = torch.rand(1, 3, 32, 32)
+    identity_block = net.logits(x)
+    net.head_refine[0].body[-1].weight.data.fill_(1.0)
+    assert (net.logits(x) - identity_block).abs().max() > 1e-4
+    assert net.config["head_res_blocks"] == 1
+    rebuilt = UrbanUNet.from_config(net.config)
+    rebuilt.load_state_dict(net.state_dict())
+    rebuilt.freeze()
+    torch.testing.assert_close(rebuilt.logits(x), net.logits(x), rtol=0, atol=1e-6)
+    base = UrbanUNet(num_classes=3, widths=(4, 4, 8, 8))
+    assert base.config["head_res_blocks"] == 0 and len(base.head_refine) == 0
 
 
 def test_growing_refuses_weights_of_another_width_or_extra_keys():
