@@ -59,6 +59,9 @@ class TeacherLossConfig(StrictModel):
     class_weighting: Literal["none", "sqrt-inverse"] = "sqrt-inverse"
     # Undo the class weighting at inference: logits - log(weight) (the teacher then estimates p(c|x)).
     prior_correction: bool = False
+    # Adds this weight times the Lovász-softmax loss (a surrogate of 1 - mIoU over the batch, on the
+    # prior-corrected probabilities when prior_correction is on) to the cross-entropy.
+    lovasz_weight: float = Field(0.0, ge=0)
 
 
 class TeacherTrainingConfig(StrictModel):

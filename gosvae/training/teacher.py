@@ -3,7 +3,9 @@
 Cross-entropy on random crops of the materialised training split (optionally with class weights
 ``1/sqrt(frequency)`` so thin, rare classes such as poles and traffic lights count, and with
 ``prior_correction`` the trained net's scores offset by ``-log(weight)`` so that it estimates the
-unweighted posterior again, see :mod:`gosvae.teachers.urban_unet`), AdamW with
+unweighted posterior again, see :mod:`gosvae.teachers.urban_unet`), optionally plus
+``loss.lovasz_weight`` times the Lovász-softmax surrogate of 1 - mIoU (:mod:`gosvae.training.lovasz`),
+AdamW with
 warm-up and cosine decay, resumable checkpoints, a CSV log, and a final evaluation on the full val
 images (confusion-matrix mIoU over the whole split). With ``export_zoo`` the trained weights and
 their metadata go into the package zoo.
@@ -32,6 +34,7 @@ from gosvae.teachers.urban_unet import load_grown_state
 from gosvae.training.loop import build_optimizer, run_training_loop
 from gosvae.training.config import DatasetSpec, TeacherTrainingConfig, dataset_cache_file
 from gosvae.training.data import MaterializedData
+from gosvae.training.lovasz import lovasz_softmax
 from gosvae.training.device import resolve_device
 
 
@@ -145,6 +148,8 @@ def train_teacher(
     correct_prior = config.loss.prior_correction and weights is not None
     if correct_prior and not isinstance(teacher, UrbanUNet):
         raise UserError(f"loss.prior_correction: supported for urban-unet teachers, not {config.arch}")
+    # Scores the Lovász term sees: those the teacher will give once the prior correction is stored.
+    score_offset = prior_correction_bias(weights).view(1, -1, 1, 1) if correct_prior else 0.0
 
     def evaluate(*, corrected: bool) -> dict[str, Any]:
         """Val metrics; with ``corrected`` the prior correction applied (training runs without it)."""
@@ -160,7 +165,11 @@ def train_teacher(
         images, labels = batch_data.random_batch(
             batch_size=config.optim.batch_size, crop=config.data.crop, hflip=config.data.hflip, generator=generator
         )
-        loss = F.cross_entropy(teacher.logits(images), labels, weight=weights, ignore_index=IGNORE_INDEX)
+        logits = teacher.logits(images)
+        loss = F.cross_entropy(logits, labels, weight=weights, ignore_index=IGNORE_INDEX)
+        if config.loss.lovasz_weight > 0:
+            probs = torch.softmax(logits + score_offset, dim=1)
+            loss = loss + config.loss.lovasz_weight * lovasz_softmax(probs, labels, ignore_index=IGNORE_INDEX)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.optim.grad_clip:
