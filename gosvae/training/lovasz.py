@@ -25,12 +25,12 @@ __all__ = ["lovasz_softmax"]
 
 
 def _jaccard_gradient(foreground_sorted: torch.Tensor) -> torch.Tensor:
-    """Discrete derivative of the Jaccard loss along the sorted errors: (P,) float → (P,) float."""
-    total = foreground_sorted.sum()
-    intersection = total - foreground_sorted.cumsum(0)
-    union = total + (1.0 - foreground_sorted).cumsum(0)
+    """Discrete derivative of the Jaccard loss along the sorted errors, per row: (C, P) → (C, P)."""
+    total = foreground_sorted.sum(1, keepdim=True)
+    intersection = total - foreground_sorted.cumsum(1)
+    union = total + (1.0 - foreground_sorted).cumsum(1)
     jaccard = 1.0 - intersection / union
-    return torch.cat([jaccard[:1], jaccard[1:] - jaccard[:-1]])
+    return torch.cat([jaccard[:, :1], jaccard[:, 1:] - jaccard[:, :-1]], dim=1)
 
 
 def lovasz_softmax(probs: torch.Tensor, labels: torch.Tensor, *, ignore_index: int = 255) -> torch.Tensor:
@@ -49,16 +49,16 @@ def lovasz_softmax(probs: torch.Tensor, labels: torch.Tensor, *, ignore_index: i
         Scalar float: the mean over the classes present in ``labels`` (0 when none is).
     """
     num_classes = probs.shape[1]
-    flat_probs = probs.permute(0, 2, 3, 1).reshape(-1, num_classes)
     flat_labels = labels.reshape(-1)
     keep = flat_labels != ignore_index
-    flat_probs, flat_labels = flat_probs[keep], flat_labels[keep]
-    losses = []
-    for c in torch.unique(flat_labels).tolist():
-        foreground = (flat_labels == c).to(flat_probs.dtype)
-        errors = (foreground - flat_probs[:, c]).abs()
-        errors_sorted, order = torch.sort(errors, descending=True)
-        losses.append(torch.dot(errors_sorted, _jaccard_gradient(foreground[order])))
-    if not losses:
+    flat_labels = flat_labels[keep]
+    present = torch.unique(flat_labels)
+    if present.numel() == 0:
         return probs.sum() * 0.0
-    return torch.stack(losses).mean()
+    class_probs = probs.transpose(0, 1).reshape(num_classes, -1)[present][:, keep]  # (C, P)
+    foreground = (present.unsqueeze(1) == flat_labels.unsqueeze(0)).to(class_probs.dtype)
+    errors = (foreground - class_probs).abs()
+    # One sort of all present classes' rows at once (the cost of this loss is in the sort).
+    errors_sorted, order = torch.sort(errors, dim=1, descending=True)
+    gradient = _jaccard_gradient(torch.gather(foreground, 1, order))
+    return (errors_sorted * gradient).sum(1).mean()
