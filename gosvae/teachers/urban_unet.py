@@ -8,9 +8,9 @@ parameters; the shipped weights are trained on ``synthetic-urban`` by
 
 Depth can be added after any encoder or decoder stage as residual blocks (``encoder_res_blocks``,
 ``decoder_res_blocks``), and at full resolution inside the head (``head_res_blocks``, so the net
-can place outlines from the image's own pixels); each block's last batch norm starts at zero, so a deeper net starts as exactly the
-function of the shallower one and can be trained on from its weights (see
-:func:`load_grown_state`). ``logit_bias`` (one value per class, added to the scores) stores the
+can place outlines from the image's own pixels); each block's last batch norm starts at zero, so a
+deeper net starts as exactly the function of the shallower one and can be trained on from its
+weights (see :func:`load_grown_state`). ``logit_bias`` (one value per class, added to the scores) stores the
 prior correction of a class-weighted training: weighting class ``c`` by ``w_c`` in the
 cross-entropy makes the net estimate ``p(c|x) w_c`` up to normalisation, and a bias of
 ``-log w_c`` turns that back into ``p(c|x)`` (logit adjustment, Menon et al., ICLR 2021).
