@@ -30,3 +30,27 @@ def tiny_zoo(tmp_path, monkeypatch):
                    metadata={"name": "tiny-codec", "kind": "codec", "arch": "vqvae", "scheme": "VQ-VAE",
                              "arch_config": codec.config, **common})
     return zoo
+
+
+@pytest.fixture()
+def tiny_teacher_training(tmp_path):
+    """Factory of a 2-step ``task: teacher`` config dict (19 classes, 32x64 renders) under ``tmp_path``:
+    ``tiny_teacher_training(loss={...}, num_train=2)``."""
+
+    def build(*, loss: dict, num_train: int = 2) -> dict:
+        return {
+            "task": "teacher",
+            "name": "tiny",
+            "arch": "urban-unet",
+            "arch_config": {"num_classes": 19, "widths": [4, 4, 8, 8]},
+            "data": {
+                "train": {"name": "synthetic-urban", "split": "train", "num_images": num_train, "size": [32, 64]},
+                "val": {"name": "synthetic-urban", "split": "val", "num_images": 1, "size": [32, 64]},
+                "cache_dir": str(tmp_path / "cache"),
+            },
+            "optim": {"steps": 2, "batch_size": 2, "lr": 0.01, "warmup_steps": 0, "schedule": "constant"},
+            "loss": loss,
+            "run": {"out_dir": str(tmp_path / "run"), "num_threads": 1, "checkpoint_every": 5},
+        }
+
+    return build

@@ -77,24 +77,7 @@ def test_ignored_pixels_do_not_count_and_gradient_reaches_the_scores():
     assert lovasz_softmax(torch.softmax(other, 1), torch.full_like(labels, 255)).item() == 0.0
 
 
-def _config(tmp_path, **loss) -> dict:
-    return {
-        "task": "teacher",
-        "name": "tiny",
-        "arch": "urban-unet",
-        "arch_config": {"num_classes": 19, "widths": [4, 4, 8, 8]},
-        "data": {
-            "train": {"name": "synthetic-urban", "split": "train", "num_images": 2, "size": [32, 64]},
-            "val": {"name": "synthetic-urban", "split": "val", "num_images": 1, "size": [32, 64]},
-            "cache_dir": str(tmp_path / "cache"),
-        },
-        "optim": {"steps": 2, "batch_size": 2, "lr": 0.01, "warmup_steps": 0, "schedule": "constant"},
-        "loss": loss,
-        "run": {"out_dir": str(tmp_path / "run"), "num_threads": 1, "checkpoint_every": 5},
-    }
-
-
-def test_teacher_training_adds_the_lovasz_term_on_prior_corrected_scores(tmp_path, monkeypatch):
+def test_teacher_training_adds_the_lovasz_term_on_prior_corrected_scores(monkeypatch, tiny_teacher_training):
     import gosvae.training.teacher as teacher_training
     from gosvae.teachers import UrbanUNet
 
@@ -114,7 +97,7 @@ def test_teacher_training_adds_the_lovasz_term_on_prior_corrected_scores(tmp_pat
     monkeypatch.setattr(UrbanUNet, "logits", recording_logits)
     monkeypatch.setattr(teacher_training, "lovasz_softmax", recording_lovasz)
     config = TeacherTrainingConfig.model_validate(
-        _config(tmp_path, class_weighting="sqrt-inverse", prior_correction=True, lovasz_weight=0.5)
+        tiny_teacher_training(loss={"class_weighting": "sqrt-inverse", "prior_correction": True, "lovasz_weight": 0.5})
     )
     teacher_training.train_teacher(config, config_path="tiny.yaml", command="c")
     assert len(seen) == 2  # one call per training step
@@ -125,6 +108,6 @@ def test_teacher_training_adds_the_lovasz_term_on_prior_corrected_scores(tmp_pat
     torch.testing.assert_close(probs, expected)
 
 
-def test_negative_lovasz_weight_is_refused(tmp_path):
+def test_negative_lovasz_weight_is_refused(tiny_teacher_training):
     with pytest.raises(ValidationError, match="lovasz_weight"):
-        TeacherTrainingConfig.model_validate(_config(tmp_path, lovasz_weight=-1.0))
+        TeacherTrainingConfig.model_validate(tiny_teacher_training(loss={"lovasz_weight": -1.0}))

@@ -112,25 +112,12 @@ def test_logit_bias_shifts_scores_and_survives_the_config():
         UrbanUNet(num_classes=3, logit_bias=[0.0, 1.0])
 
 
-def test_trainer_stores_minus_log_class_weights_with_prior_correction(tmp_path, monkeypatch):
+def test_trainer_stores_minus_log_class_weights_with_prior_correction(tmp_path, monkeypatch, tiny_teacher_training):
     import gosvae.zoo as zoo
 
     monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path / "zoo")
     config = TeacherTrainingConfig.model_validate(
-        {
-            "task": "teacher",
-            "name": "tiny",
-            "arch": "urban-unet",
-            "arch_config": {"num_classes": 19, "widths": [4, 4, 8, 8]},
-            "data": {
-                "train": {"name": "synthetic-urban", "split": "train", "num_images": 3, "size": [32, 64]},
-                "val": {"name": "synthetic-urban", "split": "val", "num_images": 1, "size": [32, 64]},
-                "cache_dir": str(tmp_path / "cache"),
-            },
-            "optim": {"steps": 2, "batch_size": 2, "lr": 0.01, "warmup_steps": 0, "schedule": "constant"},
-            "loss": {"class_weighting": "sqrt-inverse", "prior_correction": True},
-            "run": {"out_dir": str(tmp_path / "run"), "num_threads": 1, "checkpoint_every": 5},
-        }
+        tiny_teacher_training(loss={"class_weighting": "sqrt-inverse", "prior_correction": True}, num_train=3)
     )
     train_teacher(config, config_path="tiny.yaml", command="c", export_zoo=True)
     data, _ = materialize(config.data.train, cache_dir=config.data.cache_dir, desc="t")
