@@ -55,7 +55,12 @@ class MaterializedData:
         if cache_file is not None and Path(cache_file).is_file():
             with np.load(cache_file) as z:
                 return cls(torch.from_numpy(z["images"]), torch.from_numpy(z["labels"]))
-        loader = DataLoader(dataset, batch_size=16, num_workers=num_workers, collate_fn=_collate)
+        # The loader's own generator: by default it draws its base seed from torch's global RNG, so a
+        # run that renders its data (no cache yet) would initialise its model differently from one
+        # that finds the cache. Items depend on their index alone, so this seed changes no image.
+        loader = DataLoader(
+            dataset, batch_size=16, num_workers=num_workers, collate_fn=_collate, generator=torch.Generator().manual_seed(0)
+        )
         parts = [batch for batch in tqdm(loader, desc=desc, unit="batch", leave=False)]
         images = torch.cat([p[0] for p in parts])
         labels = torch.cat([p[1] for p in parts])

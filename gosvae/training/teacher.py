@@ -137,6 +137,8 @@ def train_teacher(
     if config.init_from and not (resume and (out / "checkpoint.pt").is_file()):
         load_initial_weights(teacher, config.init_from)
     teacher.to(device)
+    memory_format = torch.channels_last if config.run.channels_last else torch.contiguous_format
+    teacher.to(memory_format=memory_format)
     batch_data = train_data.to(device)
     for p in teacher.parameters():
         p.requires_grad_(True)
@@ -165,7 +167,7 @@ def train_teacher(
         images, labels = batch_data.random_batch(
             batch_size=config.optim.batch_size, crop=config.data.crop, hflip=config.data.hflip, generator=generator
         )
-        logits = teacher.logits(images)
+        logits = teacher.logits(images.contiguous(memory_format=memory_format))
         loss = F.cross_entropy(logits, labels, weight=weights, ignore_index=IGNORE_INDEX)
         if config.loss.lovasz_weight > 0:
             probs = torch.softmax(logits + score_offset, dim=1)

@@ -93,6 +93,22 @@ def _tiny_config(tmp_path, *, steps: int) -> TeacherTrainingConfig:
     )
 
 
+def test_rendering_the_training_data_leaves_the_global_rng_alone(tmp_path):
+    """A run that renders its data must initialise its model as one that finds the cache does."""
+    from gosvae.datasets import build_dataset
+
+    dataset = build_dataset(name="synthetic-urban", split="train", num_images=3, size=(16, 32), seed=0)
+    torch.manual_seed(7)
+    expected = torch.rand(4)
+    torch.manual_seed(7)
+    rendered = MaterializedData.from_dataset(dataset, cache_file=tmp_path / "c.npz", num_workers=1)
+    assert torch.equal(torch.rand(4), expected)
+    torch.manual_seed(7)
+    cached = MaterializedData.from_dataset(dataset, cache_file=tmp_path / "c.npz", num_workers=1)
+    assert torch.equal(torch.rand(4), expected)
+    assert torch.equal(rendered.images, cached.images) and torch.equal(rendered.labels, cached.labels)
+
+
 def test_tiny_teacher_training_lowers_loss_resumes_exactly_and_exports(tmp_path, monkeypatch):
     import gosvae.zoo as zoo
 
