@@ -14,6 +14,10 @@ weights (see :func:`load_grown_state`). ``logit_bias`` (one value per class, add
 prior correction of a class-weighted training: weighting class ``c`` by ``w_c`` in the
 cross-entropy makes the net estimate ``p(c|x) w_c`` up to normalisation, and a bias of
 ``-log w_c`` turns that back into ``p(c|x)`` (logit adjustment, Menon et al., ICLR 2021).
+``test_time_flip`` makes the teacher's output the average of its probabilities on the image and on
+its mirror image (flipped back), the flip test of semantic-segmentation benchmarks: the scenes are
+mirror-symmetric in distribution, so the two views err differently and their mean is more often
+right, at twice the compute. Training always uses the single view (:meth:`UrbanUNet.single_view_logits`).
 
 Input: ``x`` (B, 3, H, W) float in [0, 1], H and W divisible by 16.
 Output: class probabilities (B, num_classes, H, W) float32, summing to 1 over dim 1.
@@ -98,6 +102,8 @@ class UrbanUNet(Teacher):
         Added to the class scores (prior correction, see the module docstring); default zeros.
     class_names : sequence of str, optional
         Names of the classes (default: the 19 Cityscapes classes when ``num_classes == 19``).
+    test_time_flip : bool
+        Average the class probabilities over the image and its horizontal mirror (module docstring).
     """
 
     downsampling = 16
@@ -112,6 +118,7 @@ class UrbanUNet(Teacher):
         head_res_blocks: int = 0,
         logit_bias: Sequence[float] | None = None,
         class_names: Sequence[str] | None = None,
+        test_time_flip: bool = False,
     ) -> None:
         # Images are fed in [0, 1]; a fixed ImageNet-like normalisation centres them.
         super().__init__(mean=(0.45, 0.45, 0.45), std=(0.25, 0.25, 0.25))
@@ -139,7 +146,9 @@ class UrbanUNet(Teacher):
             "head_res_blocks": int(head_res_blocks),
             "logit_bias": None if logit_bias is None else [float(b) for b in logit_bias],
             "class_names": self.class_names,
+            "test_time_flip": bool(test_time_flip),
         }
+        self.test_time_flip = bool(test_time_flip)
         bias = torch.zeros(num_classes) if logit_bias is None else torch.tensor([float(b) for b in logit_bias])
         self.register_buffer("logit_bias", bias.view(1, num_classes, 1, 1), persistent=False)
         self.enc0 = nn.Sequential(_conv_bn_relu(3, w0, stride=2), _conv_bn_relu(w0, w0), _res_blocks(w0, e0))
@@ -169,6 +178,7 @@ class UrbanUNet(Teacher):
             head_res_blocks=config.get("head_res_blocks", 0),
             logit_bias=config.get("logit_bias"),
             class_names=config.get("class_names"),
+            test_time_flip=config.get("test_time_flip", False),
         )
 
     def set_logit_bias(self, bias: torch.Tensor) -> None:
@@ -194,8 +204,8 @@ class UrbanUNet(Teacher):
         f3 = self.enc3(f2)
         return [f0, f1, f2, f3]
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Full-resolution class scores (B, m, H, W) float32."""
+    def single_view_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Full-resolution class scores (B, m, H, W) float32 of ``x`` alone (no flip test)."""
         self._check(x)
         f0, f1, f2, f3 = self._encode(x)
         d = self.dec0(self.dec1(self.dec2(f3, f2), f1), f0)
@@ -203,8 +213,20 @@ class UrbanUNet(Teacher):
         hidden = self.head_refine(self.head[0](torch.cat([d, x], dim=1)))
         return self.head[1](hidden) + self.logit_bias.to(x.dtype)
 
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Full-resolution class scores (B, m, H, W) float32; with ``test_time_flip``, the log of
+        the flip-averaged probabilities (so ``softmax(logits(x)) == class_probabilities(x)``)."""
+        if not self.test_time_flip:
+            return self.single_view_logits(x)
+        return torch.log(self.class_probabilities(x).clamp_min(1e-12))
+
     def class_probabilities(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.logits(x), dim=1)
+        """(B, m, H, W) float32 probabilities; with ``test_time_flip`` the mean of the two views."""
+        if not self.test_time_flip:
+            return torch.softmax(self.single_view_logits(x), dim=1)
+        both = torch.softmax(self.single_view_logits(torch.cat([x, x.flip(-1)])), dim=1)
+        direct, mirrored = both.chunk(2)
+        return 0.5 * (direct + mirrored.flip(-1))
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Encoder feature maps at H/2, H/4, H/8, H/16 (channels = ``widths``)."""

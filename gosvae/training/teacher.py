@@ -167,7 +167,7 @@ def train_teacher(
         images, labels = batch_data.random_batch(
             batch_size=config.optim.batch_size, crop=config.data.crop, hflip=config.data.hflip, generator=generator
         )
-        logits = teacher.logits(images.contiguous(memory_format=memory_format))
+        logits = teacher.single_view_logits(images.contiguous(memory_format=memory_format))
         loss = F.cross_entropy(logits, labels, weight=weights, ignore_index=IGNORE_INDEX)
         if config.loss.lovasz_weight > 0:
             probs = torch.softmax(logits + score_offset, dim=1)
