@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 export MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736 MALLOC_TOP_PAD_=1073741824
 mkdir -p runs/logs
 ORDER=(teacher_urban_unet teacher_urban_unet_l_cpu teacher_urban_unet_lh_cpu teacher_urban_unet_xl_cpu
-       teacher_urban_unet_xlf_cpu
+       teacher_urban_unet_xlf_cpu teacher_urban_unet_xlf8k_cpu
        codecs/vq_vae_r4 codecs/gos_vae_star_r4
        codecs/vq_vae_r8 codecs/vq_vae_r16 codecs/gos_vae_star_r8 codecs/gos_vae_star_r16
        codecs/gos_vae_r4 codecs/vq_vae_dagger_r4 codecs/gos_vae_dagger_r4)

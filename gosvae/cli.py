@@ -21,6 +21,7 @@ import shlex
 import sys
 from typing import Sequence
 
+from gosvae import DEFAULT_TEACHER
 from gosvae.cli_common import run_cli
 from gosvae.errors import ConfigError
 
@@ -150,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-images", type=int, default=100, help="images to evaluate (default: 100)")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=[256, 512], help="image size (default: 256 512)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (synthetic data)")
-    p.add_argument("--teacher", default="urban-unet", help="zoo teacher or local folder (default: urban-unet)")
+    p.add_argument("--teacher", default=DEFAULT_TEACHER, help=f"zoo teacher or local folder (default: {DEFAULT_TEACHER})")
     p.add_argument("--coder", default="range", choices=["range", "huffman", "fixed"], help="index coder")
     p.add_argument("--rows-per-slice", type=int, default=4, help="index rows per packet (default: 4)")
     p.add_argument("--lpips", action="store_true", help="add LPIPS (needs the VGG16 and LPIPS weight files)")

@@ -13,7 +13,7 @@ Format
     name: urban_rayleigh            # output folder runs/simulate/<name>
     seed: 1234                      # every point's channel randomness derives from it
     dataset: {name: synthetic-urban, split: val, num_images: 16, size: [256, 512], root: null}
-    teacher: urban-unet             # zoo name or local transformers folder
+    teacher: urban-unet-xlf8k-cpu   # zoo name or local transformers folder (this is the default)
     codecs:                         # one curve each; label defaults to "<name>/<source_coder>"
       - {name: gos-vae-star-r4, source_coder: range, rows_per_slice: 4, concealment: most-probable}
       - {name: vq-vae-r4}
@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
+from gosvae import DEFAULT_TEACHER
 from gosvae.errors import ConfigError, UserError
 from gosvae.yaml_config import read_yaml
 from simulation.link.config import LinkConfig
@@ -108,7 +109,7 @@ class Scenario(_Section):
     description: str | None = None
     seed: int = Field(0, ge=0, le=2**63 - 1)
     dataset: DatasetSection = DatasetSection()
-    teacher: str = "urban-unet"
+    teacher: str = DEFAULT_TEACHER
     codecs: list[CodecSection] = Field(min_length=1)
     link: LinkConfig = LinkConfig()
     channel: ChannelSection = ChannelSection()

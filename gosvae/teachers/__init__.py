@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gosvae import DEFAULT_TEACHER
 from gosvae.errors import UserError
 from gosvae.registry import TEACHERS, register_teacher
 from gosvae.teachers.base import Teacher
@@ -21,7 +22,7 @@ from gosvae.teachers.urban_unet import UrbanUNet
 
 register_teacher("urban-unet", description="small CPU-fast U-Net (in-repo), zoo weights for synthetic-urban")(UrbanUNet)
 
-__all__ = ["Teacher", "UrbanUNet", "load_teacher", "build_teacher"]
+__all__ = ["DEFAULT_TEACHER", "Teacher", "UrbanUNet", "load_teacher", "build_teacher"]
 
 
 def build_teacher(arch: str, arch_config: dict) -> Teacher:

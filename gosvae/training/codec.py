@@ -32,7 +32,7 @@ from gosvae.errors import UserError
 from gosvae.evaluation import count_parameters, evaluate_codec
 from gosvae.models import VQVAE
 from gosvae.objectives import build_objective
-from gosvae.teachers import load_teacher
+from gosvae.teachers import DEFAULT_TEACHER, load_teacher
 from gosvae.training.config import DataConfig, OptimConfig, RunConfig, StrictModel
 from gosvae.training.data import MaterializedData
 from gosvae.training.loop import build_optimizer, run_training_loop
@@ -69,7 +69,7 @@ class CodecTrainingConfig(StrictModel):
     scheme: str = ""
     model: dict[str, Any]
     init_from: Optional[str] = None
-    teacher: Optional[str] = "urban-unet"
+    teacher: Optional[str] = DEFAULT_TEACHER
     objective: ObjectiveConfig
     codebook: CodebookConfig = CodebookConfig()
     source_coding: SourceCodingConfig = SourceCodingConfig()
@@ -181,7 +181,7 @@ def train_codec(
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half_precision_state(model.state_dict()).items()})
     model.quantizer.set_index_prior(index_counts(model, train_data))
     codec = VQVAECodec(model, name=config.name, coder=config.source_coding.coder, rows_per_slice=config.source_coding.rows_per_slice)
-    eval_teacher = teacher if teacher is not None else load_teacher(config.teacher or "urban-unet")
+    eval_teacher = teacher if teacher is not None else load_teacher(config.teacher or DEFAULT_TEACHER)
     row = evaluate_codec(codec, teacher=eval_teacher, data=val_data)
     row["train_seconds_this_run"] = round(seconds, 1)
     row["codes_used_on_val"] = int((index_counts(model, val_data) > 0).sum())
