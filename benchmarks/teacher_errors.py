@@ -12,6 +12,7 @@ Usage::
     python benchmarks/teacher_errors.py --teacher urban-unet --num 100
     python benchmarks/teacher_errors.py --teacher urban-unet-l-cpu --num 100 --threads 2
     python benchmarks/teacher_errors.py --teacher urban-unet-xlf8k-cpu --single-view   # no flip test
+    python benchmarks/teacher_errors.py --teacher urban-unet-xlf-cpu --flip-test       # add it
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, nargs=2, default=(256, 512), metavar=("H", "W"))
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--single-view", action="store_true", help="an urban-unet with the flip test, without it")
+    views = parser.add_mutually_exclusive_group()
+    views.add_argument("--single-view", action="store_true", help="an urban-unet with the flip test, without it")
+    views.add_argument("--flip-test", action="store_true", help="an urban-unet without the flip test, with it")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -53,6 +56,10 @@ def main() -> None:
         if not getattr(teacher, "test_time_flip", False):
             parser.error(f"--single-view: teacher {args.teacher} does not use the flip test")
         teacher.test_time_flip = False
+    if args.flip_test:
+        if not hasattr(teacher, "test_time_flip"):
+            parser.error(f"--flip-test: teacher {args.teacher} is not an urban-unet")
+        teacher.test_time_flip = True
     dataset = build_dataset(name="synthetic-urban", split=args.split, num_images=args.num, size=tuple(args.size), seed=args.seed)
     m = teacher.num_classes
     radii = (1, 2, 3)
@@ -71,7 +78,7 @@ def main() -> None:
     iou = iou_per_class(total)
     found = total.sum(dim=1)
     predicted = total.sum(dim=0)
-    view = " (single view)" if args.single_view else ""
+    view = " (single view)" if args.single_view else " (with the flip test)" if args.flip_test else ""
     print(f"teacher {args.teacher}{view} on synthetic-urban/{args.split}, {args.num} images at {args.size[0]}x{args.size[1]}")
     print(f"mIoU {mean_iou(total):.4f}   pixel accuracy {pixel_accuracy(total):.4f}\n")
     print(f"{'class':>14} {'IoU':>6} {'recall':>7} {'prec.':>6}   missed as (share of its pixels)    wrongly predicted on (share of predictions)")
