@@ -17,7 +17,8 @@ cross-entropy makes the net estimate ``p(c|x) w_c`` up to normalisation, and a b
 ``test_time_flip`` makes the teacher's output the average of its probabilities on the image and on
 its mirror image (flipped back), the flip test of semantic-segmentation benchmarks: the scenes are
 mirror-symmetric in distribution, so the two views err differently and their mean is more often
-right, at twice the compute. Training always uses the single view (:meth:`UrbanUNet.single_view_logits`).
+right, at twice the compute. Training always uses the single view (:meth:`UrbanUNet.single_view_logits`),
+and :meth:`UrbanUNet.features` (the perceptual loss) are those of the image alone.
 
 Input: ``x`` (B, 3, H, W) float in [0, 1], H and W divisible by 16.
 Output: class probabilities (B, num_classes, H, W) float32, summing to 1 over dim 1.
