@@ -83,7 +83,7 @@ def test_teacher_training_adds_the_lovasz_term_on_prior_corrected_scores(monkeyp
 
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
     scores: list[torch.Tensor] = []
-    real_logits = UrbanUNet.logits
+    real_logits = UrbanUNet.single_view_logits  # what the trainer calls
 
     def recording_logits(self, x):
         out = real_logits(self, x)
@@ -94,7 +94,7 @@ def test_teacher_training_adds_the_lovasz_term_on_prior_corrected_scores(monkeyp
         seen.append((probs.detach(), labels))
         return lovasz_softmax(probs, labels, ignore_index=ignore_index)
 
-    monkeypatch.setattr(UrbanUNet, "logits", recording_logits)
+    monkeypatch.setattr(UrbanUNet, "single_view_logits", recording_logits)
     monkeypatch.setattr(teacher_training, "lovasz_softmax", recording_lovasz)
     config = TeacherTrainingConfig.model_validate(
         tiny_teacher_training(loss={"class_weighting": "sqrt-inverse", "prior_correction": True, "lovasz_weight": 0.5})

@@ -26,14 +26,14 @@ def test_channels_last_training_feeds_nhwc_batches_and_matches_the_default(monke
     from gosvae.teachers import UrbanUNet
 
     seen: list[bool] = []
-    real_logits = UrbanUNet.logits
+    real_logits = UrbanUNet.single_view_logits  # what the trainer calls
 
     def recording_logits(self, x):
         if self.training:
             seen.append(x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous())
         return real_logits(self, x)
 
-    monkeypatch.setattr(UrbanUNet, "logits", recording_logits)
+    monkeypatch.setattr(UrbanUNet, "single_view_logits", recording_logits)
     nchw = _train(tiny_teacher_training, tmp_path, channels_last=False)
     assert seen == [False, False]  # two training steps, default layout
     seen.clear()
