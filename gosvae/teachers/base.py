@@ -17,10 +17,13 @@ Example
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from gosvae.labels import LabelSpace
 
 
 class Teacher(nn.Module):
@@ -41,6 +44,13 @@ class Teacher(nn.Module):
         super().__init__()
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def label_space(self) -> "LabelSpace":
+        """The :class:`~gosvae.labels.LabelSpace` of the teacher's outputs (from its class names)."""
+        from gosvae.labels import label_space_of
+
+        return label_space_of(self.class_names)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """``(x - mean) / std`` with the checkpoint's statistics; ``x`` in ``[0, 1]``."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 
 class StrictModel(BaseModel):
@@ -26,12 +26,24 @@ class DatasetSpec(StrictModel):
     size: Optional[tuple[PositiveInt, PositiveInt]] = None
     seed: int = 0
 
+    @field_validator("root")
+    @classmethod
+    def _expand_root(cls, value: Optional[str]) -> Optional[str]:
+        """``${VAR:-default}`` in a root names the folder through the environment."""
+        from gosvae.datasets.roots import expand_root
+
+        return None if value is None else expand_root(value)
+
 
 class DataConfig(StrictModel):
     train: DatasetSpec
     val: DatasetSpec
     crop: Optional[tuple[PositiveInt, PositiveInt]] = None
     hflip: bool = True
+    # Scale augmentation (lo, hi): each crop covers crop/s pixels of the image, s uniform in [lo, hi].
+    scale_range: Optional[tuple[float, float]] = None
+    # Brightness, contrast and saturation factors uniform in [1 - c, 1 + c] (0: off).
+    color_jitter: float = Field(0.0, ge=0, lt=1)
     cache_dir: Optional[str] = "runs/cache"
 
 
@@ -79,6 +91,10 @@ class TeacherTrainingConfig(StrictModel):
     arch: str
     arch_config: dict[str, Any] = {}
     init_from: Optional[str] = None  # a run folder (its checkpoint.pt) or a zoo teacher to start from
+    # Start the classifier of a teacher in another label space from init_from's classifier: each
+    # class's weights are the mean of those of the source classes that this mapping sends to it
+    # (a shipped mapping name such as cityscapes-19_to_camvid-11, or a mapping file).
+    init_class_mapping: Optional[str] = None
     data: DataConfig
     optim: OptimConfig
     loss: TeacherLossConfig = TeacherLossConfig()
@@ -86,6 +102,9 @@ class TeacherTrainingConfig(StrictModel):
 
     @model_validator(mode="after")
     def _crop_fits(self) -> "TeacherTrainingConfig":
+        scale = self.data.scale_range
+        if scale is not None and not (0 < scale[0] <= scale[1]):
+            raise ValueError(f"data.scale_range {list(scale)}: expected 0 < lo <= hi")
         size = self.data.train.size
         if self.data.crop is not None and size is not None:
             if self.data.crop[0] > size[0] or self.data.crop[1] > size[1]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
@@ -82,8 +83,22 @@ class MaterializedData:
         crop: tuple[int, int] | None,
         hflip: bool,
         generator: torch.Generator,
+        scale_range: tuple[float, float] | None = None,
+        color_jitter: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """A random batch: images (B, 3, h, w) float32 in [0, 1], labels (B, h, w) int64."""
+        """A random batch: images (B, 3, h, w) float32 in [0, 1], labels (B, h, w) int64.
+
+        ``scale_range`` (lo, hi): each item is a crop of ``crop / s`` pixels (``s`` uniform in
+        [lo, hi], shrunk to fit the image with its aspect kept) resized to ``crop`` (bilinear image,
+        nearest label): scale augmentation for small real datasets. ``color_jitter`` c: brightness
+        and contrast each scaled by a factor uniform in [1 - c, 1 + c], saturation likewise.
+        Without either option the draws are exactly those of crops and flips alone.
+        """
+        if scale_range is not None:
+            return self._scaled_batch(
+                batch_size=batch_size, crop=crop, hflip=hflip, generator=generator, scale_range=scale_range,
+                color_jitter=color_jitter,
+            )
         n, _, height, width = self.images.shape
         idx = torch.randint(n, (batch_size,), generator=generator)
         ch, cw = crop if crop is not None else (height, width)
@@ -98,7 +113,46 @@ class MaterializedData:
                 img, lab = img.flip(-1), lab.flip(-1)
             images.append(img)
             labels.append(lab)
-        return torch.stack(images).float().div_(255.0), torch.stack(labels).long()
+        batch = torch.stack(images).float().div_(255.0)
+        if color_jitter > 0:
+            batch = _jitter_colors(batch, strength=color_jitter, generator=generator)
+        return batch, torch.stack(labels).long()
+
+    def _scaled_batch(
+        self,
+        *,
+        batch_size: int,
+        crop: tuple[int, int] | None,
+        hflip: bool,
+        generator: torch.Generator,
+        scale_range: tuple[float, float],
+        color_jitter: float,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`random_batch` with scale augmentation (see there)."""
+        n, _, height, width = self.images.shape
+        ch, cw = crop if crop is not None else (height, width)
+        lo, hi = scale_range
+        idx = torch.randint(n, (batch_size,), generator=generator)
+        scales = lo + (hi - lo) * torch.rand(batch_size, generator=generator)
+        offsets = torch.rand(batch_size, 2, generator=generator)
+        flips = torch.rand(batch_size, generator=generator) < 0.5 if hflip else torch.zeros(batch_size, dtype=torch.bool)
+        images, labels = [], []
+        for i, s, (u, v), f in zip(idx.tolist(), scales.tolist(), offsets.tolist(), flips.tolist()):
+            shrink = max(ch / s / height, cw / s / width, 1.0)  # keep the aspect if the crop overflows
+            sh, sw = max(1, round(ch / s / shrink)), max(1, round(cw / s / shrink))
+            top, left = int(u * (height - sh + 1)), int(v * (width - sw + 1))
+            img = self.images[i : i + 1, :, top : top + sh, left : left + sw].float().div_(255.0)
+            lab = self.labels[i : i + 1, None, top : top + sh, left : left + sw].float()
+            img = F.interpolate(img, size=(ch, cw), mode="bilinear", align_corners=False).clamp_(0.0, 1.0)
+            lab = F.interpolate(lab, size=(ch, cw), mode="nearest")
+            if f:
+                img, lab = img.flip(-1), lab.flip(-1)
+            images.append(img[0])
+            labels.append(lab[0, 0])
+        batch = torch.stack(images)
+        if color_jitter > 0:
+            batch = _jitter_colors(batch, strength=color_jitter, generator=generator)
+        return batch, torch.stack(labels).long()
 
     def batches(self, *, batch_size: int) -> "list[tuple[torch.Tensor, torch.Tensor]]":
         """The whole set in order, as (images float [0,1], labels int64) batches (for evaluation)."""
@@ -108,3 +162,17 @@ class MaterializedData:
                 (self.images[start : start + batch_size].float() / 255.0, self.labels[start : start + batch_size].long())
             )
         return out
+
+
+def _jitter_colors(images: torch.Tensor, *, strength: float, generator: torch.Generator) -> torch.Tensor:
+    """Brightness, contrast and saturation of each image (B, 3, H, W) in [0, 1] scaled by factors
+    uniform in [1 - strength, 1 + strength]; the result is clamped to [0, 1]."""
+    b = images.shape[0]
+    factors = 1.0 + strength * (2.0 * torch.rand(b, 3, generator=generator) - 1.0)
+    brightness, contrast, saturation = (factors[:, k].view(b, 1, 1, 1).to(images) for k in range(3))
+    out = images * brightness
+    gray = (0.299 * out[:, 0:1] + 0.587 * out[:, 1:2] + 0.114 * out[:, 2:3])
+    out = gray.mean(dim=(2, 3), keepdim=True) + contrast * (out - gray.mean(dim=(2, 3), keepdim=True))
+    gray = (0.299 * out[:, 0:1] + 0.587 * out[:, 1:2] + 0.114 * out[:, 2:3])
+    out = gray + saturation * (out - gray)
+    return out.clamp_(0.0, 1.0)

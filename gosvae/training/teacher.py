@@ -47,14 +47,67 @@ def materialize(spec: DatasetSpec, *, cache_dir: str | None, desc: str) -> tuple
     return data, dataset
 
 
-def load_initial_weights(model: nn.Module, spec: str) -> None:
+def load_initial_weights(model: nn.Module, spec: str, *, class_mapping: str | None = None) -> None:
     """Start ``model`` from ``spec`` (see :func:`initial_weights`); an ``urban-unet`` may be a grown
-    (deeper) version of the saved one, its extra residual blocks starting as identities."""
+    (deeper) version of the saved one, its extra residual blocks starting as identities. With
+    ``class_mapping`` the saved classifier is in another label space and is mapped into the
+    model's (:func:`map_classifier`)."""
     state = initial_weights(spec)
+    if class_mapping is not None:
+        state = map_classifier(state, model=model, source_classes=_saved_class_names(spec), mapping=class_mapping)
     if isinstance(model, UrbanUNet):
         load_grown_state(model, state)
     else:
         model.load_state_dict(state)
+
+
+_CLASSIFIER_KEYS = ("head.1.weight", "head.1.bias")  # urban-unet's 1x1 classifier
+
+
+def map_classifier(
+    state: dict[str, torch.Tensor], *, model: nn.Module, source_classes: list[str], mapping: str
+) -> dict[str, torch.Tensor]:
+    """``state`` with its classifier rows moved into ``model``'s label space.
+
+    Target class ``j`` gets the mean weight and bias of the source classes the mapping sends to
+    ``j``; a target class no source class maps to keeps ``model``'s fresh initialisation.
+    Input: an urban-unet state dict whose classifier has ``len(source_classes)`` rows.
+    Output: a copy with ``model.num_classes`` rows.
+    """
+    from gosvae.labels import label_space_of, resolve_mapping
+
+    if not isinstance(model, UrbanUNet):
+        raise UserError("init_class_mapping: supported for urban-unet teachers")
+    resolved = resolve_mapping(label_space_of(source_classes), model.label_space, mapping=mapping)
+    own = model.state_dict()
+    state = dict(state)
+    for key in _CLASSIFIER_KEYS:
+        source = state[key]
+        if source.shape[0] != len(source_classes):
+            raise UserError(f"init_class_mapping: saved classifier has {source.shape[0]} rows, not {len(source_classes)}")
+        target = own[key].clone()
+        for j in range(model.num_classes):
+            rows = [i for i, t in enumerate(resolved.table) if t == j]
+            if rows:
+                target[j] = source[rows].mean(dim=0)
+        state[key] = target
+    return state
+
+
+def _saved_class_names(spec: str) -> list[str]:
+    """Class names of the teacher saved at ``spec`` (a run folder's config.yaml or a zoo entry)."""
+    path = Path(spec)
+    if path.is_dir():
+        config = yaml.safe_load((path / "config.yaml").read_text())
+        arch_config = config.get("arch_config", {})
+    else:
+        from gosvae.zoo import load_zoo_weights
+
+        arch_config = load_zoo_weights(spec)[0].arch_config
+    names = arch_config.get("class_names")
+    if names is None:
+        names = list(build_teacher("urban-unet", {"num_classes": arch_config["num_classes"]}).class_names)
+    return list(names)
 
 
 def initial_weights(spec: str) -> dict[str, torch.Tensor]:
@@ -135,7 +188,7 @@ def train_teacher(
     val_data, _ = materialize(config.data.val, cache_dir=config.data.cache_dir, desc="val split")
     teacher = build_teacher(config.arch, config.arch_config)
     if config.init_from and not (resume and (out / "checkpoint.pt").is_file()):
-        load_initial_weights(teacher, config.init_from)
+        load_initial_weights(teacher, config.init_from, class_mapping=config.init_class_mapping)
     teacher.to(device)
     memory_format = torch.channels_last if config.run.channels_last else torch.contiguous_format
     teacher.to(memory_format=memory_format)
@@ -165,7 +218,8 @@ def train_teacher(
 
     def train_step(step: int) -> dict[str, float]:
         images, labels = batch_data.random_batch(
-            batch_size=config.optim.batch_size, crop=config.data.crop, hflip=config.data.hflip, generator=generator
+            batch_size=config.optim.batch_size, crop=config.data.crop, hflip=config.data.hflip, generator=generator,
+            scale_range=config.data.scale_range, color_jitter=config.data.color_jitter,
         )
         logits = teacher.single_view_logits(images.contiguous(memory_format=memory_format))
         loss = F.cross_entropy(logits, labels, weight=weights, ignore_index=IGNORE_INDEX)
@@ -218,6 +272,8 @@ def train_teacher(
                 "data": {"train": config.data.train.model_dump(), "crop": config.data.crop, "hflip": config.data.hflip},
                 "steps": config.optim.steps,
                 "init_from": config.init_from,
+                "init_class_mapping": config.init_class_mapping,
+                "label_space": teacher.label_space.name,
                 "parameters": sum(p.numel() for p in teacher.parameters()),
                 "quality": {
                     "dataset": f"{val.name}/{val.split}",

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gosvae.errors import UserError
@@ -159,3 +160,35 @@ def test_zoo_roundtrip_and_unknown_names(tmp_path, monkeypatch):
         load_teacher("nope")
     with pytest.raises(UserError, match="does not exist"):
         load_teacher("./no/such/folder")
+
+
+def test_scaled_batches_keep_image_and_label_aligned_and_resize_to_the_crop():
+    n, h, w = 2, 32, 48
+    rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    blocks = (rows // 8 + cols // 8) % 5  # 8x8 blocks of one label each
+    labels = torch.stack([blocks, (blocks + 2) % 5]).to(torch.uint8)
+    images = torch.stack([labels * 50] * 3, dim=1)  # each label value has its own grey level
+    data = MaterializedData(images, labels)
+    g = torch.Generator().manual_seed(3)
+    x, y = data.random_batch(batch_size=12, crop=(8, 12), hflip=True, generator=g, scale_range=(0.8, 2.0))
+    assert x.shape == (12, 3, 8, 12) and y.shape == (12, 8, 12)
+    assert set(y.unique().tolist()) <= set(range(5))
+    # nearest-neighbour labels sample the same source pixels as the image wherever the image is
+    # flat (its 3x3 neighbourhood holds one grey level: away from block edges)
+    grey = (x[:, 0:1] * 255).round()
+    spread = F.max_pool2d(grey, 3, stride=1, padding=1) + F.max_pool2d(-grey, 3, stride=1, padding=1)
+    flat = (spread[:, 0] == 0) & (grey[:, 0] % 50 == 0)
+    assert flat.float().mean() > 0.3
+    torch.testing.assert_close(((x[:, 0] * 255).round() / 50).long()[flat], y[flat])
+
+
+def test_scale_one_without_jitter_is_a_plain_crop_and_jitter_stays_in_range():
+    images = torch.randint(0, 256, (3, 3, 10, 14), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    data = MaterializedData(images, torch.zeros(3, 10, 14, dtype=torch.uint8))
+    x, _ = data.random_batch(batch_size=4, crop=(10, 14), hflip=False, generator=torch.Generator().manual_seed(1),
+                             scale_range=(1.0, 1.0))
+    for item in x:  # every item is one of the whole images, unchanged
+        assert any(torch.equal((item * 255).round().to(torch.uint8), img) for img in images)
+    jittered, _ = data.random_batch(batch_size=4, crop=(10, 14), hflip=False, generator=torch.Generator().manual_seed(1),
+                                    scale_range=(1.0, 1.0), color_jitter=0.5)
+    assert jittered.min() >= 0 and jittered.max() <= 1 and not torch.equal(jittered, x)
