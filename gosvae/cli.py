@@ -2,16 +2,22 @@
 
 Sub-commands
 ------------
-``gosvae train CONFIG.yaml [--resume] [--export-zoo] [--threads N] [--device cuda]``
+``gosvae train CONFIG.yaml [--resume] [--export-zoo [DIR]] [--threads N] [--device cuda]``
     Train a teacher or a codec from a committed config; checkpoints and a CSV log go to the
-    config's ``run.out_dir``. ``--export-zoo`` writes the result into the package zoo.
+    config's ``run.out_dir``. ``--export-zoo`` writes the result into the package zoo,
+    ``--export-zoo DIR`` into the folder DIR (``NAME.safetensors`` + ``NAME.json``), which a
+    scenario's ``params.model``, ``gosvae eval --models`` and ``GOSVAE_ZOO_PATH`` accept.
 ``gosvae zoo``
     List the pretrained models with the command that made them and their measured quality.
-``gosvae eval --models A B ... [--dataset synthetic-urban] [--split val] [--out DIR]``
-    Clean-channel table (paper's Table I shape) of zoo codecs: printed, and written as
-    ``DIR/eval.md`` and ``DIR/eval.json`` (CompressAI-style).
-``gosvae encode IMAGE -o FILE.gosv [--model NAME]`` / ``gosvae decode FILE.gosv -o IMAGE.png``
-    Code a real image file into a ``.gosv`` container and back.
+``gosvae eval [--models A B ...] [--codec NAME:KEY=VALUE,... ...] [--dataset synthetic-urban] [--out DIR]``
+    Clean-channel table (paper's Table I shape) of codecs: ``--models`` names ``vqvae`` models
+    (zoo names or model folders), ``--codec`` (repeatable) any registered codec with its
+    parameters (``--codec jpeg:quality=30``); printed, and written as ``DIR/eval.md`` and
+    ``DIR/eval.json`` (CompressAI-style).
+``gosvae encode IMAGE -o FILE.gosv [--model NAME] [--codec SPEC]`` / ``gosvae decode FILE.gosv -o IMAGE.png``
+    Code a real image file into a ``.gosv`` container and back. The container stores a ``vqvae``
+    model's id, so only ``vqvae`` codecs can be written; another ``--codec`` is refused with a
+    one-line error (exit 2).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Sequence
 
 from gosvae import DEFAULT_TEACHER
 from gosvae.cli_common import run_cli
-from gosvae.errors import ConfigError
+from gosvae.errors import ConfigError, UserError
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -41,14 +47,27 @@ def _train(args: argparse.Namespace) -> int:
         from gosvae.training.teacher import train_teacher
 
         config = validate_model(data, TeacherTrainingConfig, source=args.config)
-        result = train_teacher(config, config_path=args.config, command=command, resume=args.resume, export_zoo=args.export_zoo)
+        result = train_teacher(config, config_path=args.config, command=command, resume=args.resume,
+                               export_zoo=args.export_zoo is not None, zoo_dir=_export_dir(args.export_zoo))
         print(f"{config.name}: val mIoU {result['miou']:.4f}, pixel accuracy {result['pixel_accuracy']:.4f}")
         return 0
     if task == "codec":
         from gosvae.training.codec import train_codec_from_yaml
 
-        return train_codec_from_yaml(data, config_path=args.config, command=command, resume=args.resume, export_zoo=args.export_zoo)
+        return train_codec_from_yaml(data, config_path=args.config, command=command, resume=args.resume,
+                                     export_zoo=args.export_zoo is not None, zoo_dir=_export_dir(args.export_zoo))
     raise ConfigError(f"{args.config}: task: must be 'teacher' or 'codec', got {task!r}")
+
+
+#: value of a bare ``--export-zoo`` (no DIR): the package zoo
+PACKAGE_ZOO = ""
+
+
+def _export_dir(value: str | None):
+    """``--export-zoo`` → None (package zoo); ``--export-zoo DIR`` → Path(DIR)."""
+    from pathlib import Path
+
+    return Path(value) if value else None
 
 
 def _zoo(args: argparse.Namespace) -> int:
@@ -77,6 +96,12 @@ def _eval(args: argparse.Namespace) -> int:
     from gosvae.training.config import DatasetSpec
     from gosvae.training.teacher import materialize
 
+    if not args.models and not args.codec:
+        raise UserError("eval: give --models NAME ... and/or --codec NAME:KEY=VALUE,... (see gosvae eval --help)")
+    from gosvae.codecs import parse_codec_spec, validate_codec_params
+
+    for codec_spec in args.codec or []:  # checked before any data is rendered
+        validate_codec_params(*parse_codec_spec(codec_spec), where=f"codec {codec_spec!r}")
     torch_threads(args.threads)
     spec = DatasetSpec(name=args.dataset, split=args.split, root=args.root, num_images=args.num_images,
                        size=tuple(args.size) if args.size else None, seed=args.seed)
@@ -87,13 +112,14 @@ def _eval(args: argparse.Namespace) -> int:
 
         paths = resolve_lpips_weight_paths(vgg16_weights=args.vgg16_weights, lpips_weights=args.lpips_weights)
         lpips = load_lpips(vgg16_weights=paths.vgg16_weights, lpips_weights=paths.lpips_weights)
-    rows = evaluate_models(args.models, teacher=args.teacher, data=data, coder=args.coder,
-                           rows_per_slice=args.rows_per_slice, lpips=lpips)
+    rows = evaluate_models(args.models or [], teacher=args.teacher, data=data, coder=args.coder,
+                           rows_per_slice=args.rows_per_slice, lpips=lpips, codecs=args.codec or [])
     table = markdown_table(rows)
     print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    title = f"{args.dataset}/{args.split}, {len(data)} images, teacher {args.teacher}, {args.coder} coding"
+    coding = f", {args.coder} coding of --models" if args.models else ""
+    title = f"{args.dataset}/{args.split}, {len(data)} images, teacher {args.teacher}{coding}"
     (out / "eval.md").write_text(f"Clean-channel evaluation on {title}.\n\n{table}\n")
     result = compressai_json(rows, name="gosvae-eval", description=f"Clean-channel evaluation on {title}")
     (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -102,10 +128,21 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _encode(args: argparse.Namespace) -> int:
+    from gosvae.codecs import parse_codec_spec, validate_codec_params
     from gosvae.image_files import encode_image_file
 
+    params = {"model": args.model, "coder": args.coder, "rows_per_slice": args.rows_per_slice}
+    if args.codec:
+        name, given = parse_codec_spec(args.codec)
+        if name != "vqvae":
+            raise UserError(f"--codec {args.codec}: a .gosv container stores a vqvae model id; codec '{name}' cannot be "
+                            "written to one (use gosvae eval or a scenario for it)")
+        params.update(given)
+    checked = validate_codec_params("vqvae", params, where="--codec")
+    args.model = checked.model
     torch_threads(args.threads)
-    report = encode_image_file(args.image, args.output, model=args.model, coder=args.coder, rows_per_slice=args.rows_per_slice)
+    report = encode_image_file(args.image, args.output, model=checked.model, coder=checked.coder,
+                               rows_per_slice=checked.rows_per_slice)
     h, w = report.image_size
     print(f"{args.image} ({h}x{w}) -> {args.output}: {report.file_bytes} bytes "
           f"({report.payload_bytes} payload, {8 * report.payload_bytes / (h * w):.3f} bpp), model {args.model}")
@@ -135,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a teacher or a codec from a YAML config")
     p.add_argument("config", help="training config (YAML), e.g. configs/teacher_urban_unet.yaml")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
-    p.add_argument("--export-zoo", action="store_true", help="write the trained model into the package zoo")
+    p.add_argument("--export-zoo", nargs="?", const=PACKAGE_ZOO, default=None, metavar="DIR",
+                   help="write the trained model into the package zoo, or into folder DIR (a scenario's "
+                        "params.model, --models and GOSVAE_ZOO_PATH accept DIR)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (overrides run.num_threads)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (overrides run.device)")
     p.set_defaults(func=_train)
@@ -143,8 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="also show config, command and data")
     p.set_defaults(func=_zoo)
 
-    p = sub.add_parser("eval", help="clean-channel table of zoo codecs (payload, mIoU, PSNR, ...)")
-    p.add_argument("--models", nargs="+", required=True, metavar="NAME", help="zoo codec names")
+    p = sub.add_parser("eval", help="clean-channel table of codecs (payload, mIoU, PSNR, ...)")
+    p.add_argument("--models", nargs="+", metavar="NAME", help="vqvae models: zoo names or exported model folders")
+    p.add_argument("--codec", action="append", metavar="SPEC",
+                   help="any registered codec as NAME[:KEY=VALUE,...], e.g. jpeg:quality=30 (repeatable; "
+                        "simulate --list-codecs lists codecs and parameters)")
     p.add_argument("--dataset", default="synthetic-urban", help="registered dataset name (default: synthetic-urban)")
     p.add_argument("--split", default="val", help="dataset split (default: val)")
     p.add_argument("--root", default=None, help="dataset root folder (real datasets)")
@@ -152,8 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=[256, 512], help="image size (default: 256 512)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (synthetic data)")
     p.add_argument("--teacher", default=DEFAULT_TEACHER, help=f"zoo teacher or local folder (default: {DEFAULT_TEACHER})")
-    p.add_argument("--coder", default="range", choices=["range", "huffman", "fixed"], help="index coder")
-    p.add_argument("--rows-per-slice", type=int, default=4, help="index rows per packet (default: 4)")
+    p.add_argument("--coder", default="range", choices=["range", "huffman", "fixed"], help="index coder of --models")
+    p.add_argument("--rows-per-slice", type=int, default=4, help="index rows per packet of --models (default: 4)")
     p.add_argument("--lpips", action="store_true", help="add LPIPS (needs the VGG16 and LPIPS weight files)")
     p.add_argument("--vgg16-weights", default=None, help="VGG16 ImageNet state dict (or $GOSVAE_VGG16_WEIGHTS)")
     p.add_argument("--lpips-weights", default=None, help="LPIPS v0.1 vgg.pth (or $GOSVAE_LPIPS_WEIGHTS)")
@@ -165,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("encode", help="code an image file into a .gosv container")
     p.add_argument("image", help="input image (PNG, JPEG, ...)")
     p.add_argument("-o", "--output", required=True, help="output .gosv file")
-    p.add_argument("--model", default="gos-vae-star-r4", help="zoo codec (default: gos-vae-star-r4)")
+    p.add_argument("--model", default="gos-vae-star-r4", help="vqvae model: zoo name or model folder (default: gos-vae-star-r4)")
+    p.add_argument("--codec", default=None, metavar="SPEC",
+                   help="vqvae:KEY=VALUE,... (overrides --model/--coder/--rows-per-slice); other codecs cannot be containerised")
     p.add_argument("--coder", default="range", choices=["range", "huffman", "fixed"], help="index coder")
     p.add_argument("--rows-per-slice", type=int, default=4, help="index rows per slice (default: 4)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")

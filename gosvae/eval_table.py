@@ -1,7 +1,8 @@
 """The clean-channel comparison table of codecs (the shape of the paper's Table I).
 
-:func:`evaluate_models` runs :func:`gosvae.evaluation.evaluate_codec` for each zoo codec on one
-dataset split, plus a reference row of the teacher on the original images; :func:`markdown_table`
+:func:`evaluate_codecs` runs :func:`gosvae.evaluation.evaluate_codec` for each codec spec
+(``NAME[:KEY=VALUE,...]``, any registered codec) on one dataset split (:func:`evaluate_models`:
+``vqvae`` zoo models by name), plus a reference row of the teacher on the original images; :func:`markdown_table`
 and :func:`compressai_json` format the rows. ``gosvae eval`` writes both files.
 
 Columns: payload KB (mean per image, slice headers included), bpp, parameters (M), mIoU vs the
@@ -21,12 +22,12 @@ from typing import Any, Sequence
 
 from torch import nn
 
-from gosvae.codec import load_codec
+from gosvae.codecs import build_codec, parse_codec_spec
 from gosvae.evaluation import evaluate_codec, evaluate_teacher_on_clean
 from gosvae.teachers import load_teacher
 from gosvae.training.data import MaterializedData
 
-__all__ = ["COLUMNS", "compressai_json", "evaluate_models", "markdown_table"]
+__all__ = ["COLUMNS", "compressai_json", "evaluate_codecs", "evaluate_models", "markdown_table"]
 
 #: (key, header, format) of the table columns, in order
 COLUMNS: list[tuple[str, str, str]] = [
@@ -51,26 +52,41 @@ def evaluate_models(
     rows_per_slice: int = 4,
     lpips: nn.Module | None = None,
     batch_size: int = 8,
+    codecs: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """One row per zoo codec in ``models`` (source coding with ``coder``), after a teacher row.
+    """One row per ``vqvae`` model in ``models`` (zoo names or model folders, coded with ``coder``)
+    and per codec spec in ``codecs``, after a teacher row; see :func:`evaluate_codecs`."""
+    specs = [(name, "vqvae", {"model": name, "coder": coder, "rows_per_slice": rows_per_slice}) for name in models]
+    specs += [(spec, *parse_codec_spec(spec)) for spec in codecs]
+    return evaluate_codecs(specs, teacher=teacher, data=data, lpips=lpips, batch_size=batch_size)
+
+
+def evaluate_codecs(
+    specs: Sequence[tuple[str, str, dict[str, Any]]],
+    *,
+    teacher: str,
+    data: MaterializedData,
+    lpips: nn.Module | None = None,
+    batch_size: int = 8,
+) -> list[dict[str, Any]]:
+    """One row per ``(label, codec name, params)`` in ``specs``, after a teacher row.
 
     Output: list of flat dicts with the keys of :data:`COLUMNS` (``lpips`` only with ``lpips``),
-    ``codec``, ``num_images`` and, for codecs, ``scheme`` and ``ratio`` from the zoo entry.
+    ``codec`` (the label), ``num_images``, and for codecs ``scheme``, ``ratio`` (when the codec
+    describes one) and ``describe``. Every codec is built (and its parameters checked) before any
+    is evaluated.
     """
-    from gosvae.zoo import get_entry
-
+    codecs = [(label, build_codec(name, params, where=f"codec {label!r}")) for label, name, params in specs]
     teacher_model = load_teacher(teacher)
     reference = evaluate_teacher_on_clean(teacher_model, data=data, batch_size=batch_size)
     rows: list[dict[str, Any]] = [
         {"codec": f"original (teacher {teacher})", "num_images": len(data), "miou_gt": reference["miou_gt"],
          "pixel_accuracy": reference["pixel_accuracy"], "miou_teacher": 1.0, "mse": 0.0}
     ]
-    for name in models:
-        codec = load_codec(name, coder=coder, rows_per_slice=rows_per_slice)
-        row = evaluate_codec(codec, teacher=teacher_model, data=data, lpips=lpips, batch_size=batch_size)
-        entry = get_entry(name)
-        row["scheme"] = entry.extra.get("scheme", "")
-        row["ratio"] = codec.ratio
+    for label, codec in codecs:
+        row = evaluate_codec(codec, teacher=teacher_model, data=data, lpips=lpips, batch_size=batch_size, label=label)
+        if "ratio" in row["describe"]:
+            row["ratio"] = row["describe"]["ratio"]
         rows.append(row)
     return rows
 

@@ -7,8 +7,8 @@ module is given. mIoU values use one confusion matrix over the whole split (City
 
 Example
 -------
->>> row = evaluate_codec(load_codec("vq-vae-r4"), teacher=load_teacher("urban-unet"),
-...                      data=val_data)                                    # doctest: +SKIP
+>>> row = evaluate_codec(build_codec("vqvae", model="vq-vae-r4"), teacher=load_teacher("urban-unet"),
+...                      data=val_data, label="vq-vae-r4")                 # doctest: +SKIP
 >>> row["miou_gt"], row["payload_kb"]
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gosvae.codec import Codec
+from gosvae.codecs import Codec
 from gosvae.datasets import IGNORE_INDEX
 from gosvae.metrics import SegmentationMeter, mse, psnr
 from gosvae.teachers import Teacher
@@ -38,8 +38,14 @@ def evaluate_codec(
     data: MaterializedData,
     batch_size: int = 8,
     lpips: nn.Module | None = None,
+    label: str | None = None,
 ) -> dict[str, Any]:
-    """Table-I metrics of ``codec`` on ``data`` (see module docstring); a flat dict of numbers."""
+    """Table-I metrics of ``codec`` on ``data`` (see module docstring); a flat dict of numbers.
+
+    ``label`` names the row (default: the codec's default label); ``scheme`` and ``describe``
+    (the codec's :meth:`~gosvae.codecs.base.Codec.describe`) say what it is, ``decode_failures``
+    counts images the codec could not decode.
+    """
     num_classes = teacher.num_classes
     vs_gt = SegmentationMeter(num_classes=num_classes, ignore_index=IGNORE_INDEX)
     vs_teacher = SegmentationMeter(num_classes=num_classes, ignore_index=IGNORE_INDEX)
@@ -47,12 +53,15 @@ def evaluate_codec(
     mses: list[torch.Tensor] = []
     psnrs: list[torch.Tensor] = []
     lpips_values: list[torch.Tensor] = []
+    failures = 0
     height = width = 0
     for images, labels in data.batches(batch_size=batch_size):
         height, width = images.shape[-2:]
         streams = codec.encode(images)
         payload_bytes += [s.num_bytes for s in streams]
-        x_hat = codec.decode([s.packets for s in streams], image_size=(height, width)).images
+        decoded = codec.decode([s.packets for s in streams], image_size=(height, width))
+        failures += sum(bool(f) for f in decoded.failed)
+        x_hat = decoded.images
         predicted = teacher.predict(x_hat)
         vs_gt.update(predicted, labels)
         vs_teacher.update(predicted, teacher.predict(images))
@@ -61,17 +70,22 @@ def evaluate_codec(
         if lpips is not None:
             lpips_values.append(lpips(x_hat, images))
     mean_bytes = sum(payload_bytes) / len(payload_bytes)
+    description = codec.describe()
+    parameters = codec.num_parameters()
     row: dict[str, Any] = {
-        "codec": codec.name,
+        "codec": label if label is not None else codec.default_label(codec.params),
+        "scheme": description.get("scheme", ""),
         "num_images": len(payload_bytes),
         "payload_kb": mean_bytes / 1000.0,
         "bpp": mean_bytes * 8.0 / (height * width),
-        "parameters_m": count_parameters(codec.model) / 1e6 if hasattr(codec, "model") else float("nan"),
+        "parameters_m": parameters / 1e6 if parameters is not None else float("nan"),
         "miou_gt": float(vs_gt.mean_iou()),
         "pixel_accuracy": float(vs_gt.pixel_accuracy()),
         "miou_teacher": float(vs_teacher.mean_iou()),
         "mse": float(torch.cat(mses).mean()),
         "psnr_db": float(torch.cat(psnrs).mean()),
+        "decode_failures": failures,
+        "describe": description,
     }
     if lpips_values:
         row["lpips"] = float(torch.cat(lpips_values).mean())

@@ -15,6 +15,7 @@ name                      terms (default weight 1 each)
 ``"mse+kld"`` (eq. 7)     ``mse``, ``kld`` = D_KL(S‖Ŝ), ``codebook``, ``commitment``
 ``"lpips"`` (eq. 8)       ``perceptual`` (always LPIPS), ``codebook``, ``commitment``
 ``"kld+perceptual"``      ``kld``, ``perceptual``, ``codebook``, ``commitment``
+``"ce+perceptual"``       ``ce``, ``perceptual``, ``codebook``, ``commitment`` (Table IV ablation)
 ========================  ==================================================================
 
 - ``codebook`` = ||sg[z] - e||^2 and ``commitment`` = beta ||z - sg[e]||^2 come from the model
@@ -77,6 +78,7 @@ OBJECTIVE_TERMS: dict[str, tuple[str, ...]] = {
     "mse+kld": ("mse", "kld", "codebook", "commitment"),
     "lpips": ("perceptual", "codebook", "commitment"),
     "kld+perceptual": ("kld", "perceptual", "codebook", "commitment"),
+    "ce+perceptual": ("ce", "perceptual", "codebook", "commitment"),
 }
 """The terms of each named objective, in the order they are reported."""
 
@@ -276,11 +278,11 @@ def build_objective(
     Parameters
     ----------
     name : str
-        "mse", "gos", "ce", "mse+kld", "lpips" or "kld+perceptual".
+        "mse", "gos", "ce", "mse+kld", "lpips", "kld+perceptual" or "ce+perceptual".
     teacher : Teacher | None
         Required by every name but "mse" and "lpips" (and by ``perceptual="teacher-features"``).
     perceptual : str
-        Perceptual term of "gos" and "kld+perceptual": "lpips", "teacher-features" or "none"
+        Perceptual term of "gos", "kld+perceptual" and "ce+perceptual": "lpips", "teacher-features" or "none"
         (drops it). Ignored by the other names; "lpips" always uses the LPIPS module.
     lpips : nn.Module | None
         LPIPS metric, required by "lpips" and by ``perceptual="lpips"``.

@@ -9,6 +9,9 @@ Usage
     ``--resume`` continues an interrupted run in ``DIR``, skipping finished points.
 ``simulate --list-channels``
     Lists the channel models (built-in and plugins) with their parameters.
+``simulate --list-codecs``
+    Lists the codecs (built-in and plugins; those that failed to load marked ``FAILED``) with
+    their parameters (a scenario's ``codecs[i].params``).
 
 Memory allocator
 ----------------
@@ -34,10 +37,13 @@ import argparse
 import os
 import platform
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from gosvae.cli_common import run_cli
 from gosvae.errors import UserError
+
+if TYPE_CHECKING:
+    from gosvae.registry import Registry
 
 MALLOC_ENV = {
     "MALLOC_MMAP_THRESHOLD_": "4294967296",
@@ -80,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in DIR, skipping finished points")
     parser.add_argument("--num-images", type=_positive_int, metavar="N", help="override dataset.num_images")
     parser.add_argument("--list-channels", action="store_true", help="list the channel models and their parameters, then exit")
+    parser.add_argument("--list-codecs", action="store_true", help="list the codecs (plugins included) and their parameters, then exit")
     parser.add_argument("--device", default="cpu", help="torch device of the teacher and the link (default: cpu); codecs decode on the CPU")
     parser.add_argument("--batch-size", type=_positive_int, default=1, metavar="B",
                         help="images per decoder/teacher pass (default 1: results independent of batching, as fast on a CPU; "
@@ -107,6 +114,30 @@ def _maybe_reexec() -> None:
         return  # carry on in this process, just slower
 
 
+def codec_listing(registry: "Registry | None" = None) -> str:
+    """Every registered codec (built-in and plugins): ``name (origin): description`` then one line
+    per parameter; a codec that failed to load reads ``name (origin): FAILED: reason``.
+
+    ``registry`` defaults to :data:`gosvae.registry.CODECS` (tests pass their own).
+    """
+    from pydantic import BaseModel
+
+    import gosvae.codecs  # noqa: F401 - registers the built-in codecs
+    from gosvae.registry import CODECS
+    from simulation.report import describe_params
+
+    out = ["Codecs (scenario: codecs[i].codec; parameters under codecs[i].params):", ""]
+    for entry in (registry or CODECS).entries():
+        if entry.obj is None:
+            out.append(f"{entry.name} ({entry.origin}): FAILED: {entry.description.removeprefix('failed to load: ')}")
+            continue
+        out.append(f"{entry.name} ({entry.origin}): {entry.description}")
+        params = getattr(entry.obj, "Params", None)
+        lines = describe_params(params) if isinstance(params, type) and issubclass(params, BaseModel) else []
+        out += [f"    {line}" for line in lines] or ["    parameters: none"]
+    return "\n".join(out)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``simulate`` console script (``argv=None``: the command line)."""
     if argv is None:
@@ -125,8 +156,11 @@ def _main(argv: Sequence[str] | None) -> int:
 
         print(channel_listing())
         return 0
+    if args.list_codecs:
+        print(codec_listing())
+        return 0
     if not args.scenario:
-        raise UserError("missing SCENARIO: give a scenario YAML file (see scenarios/), or --list-channels")
+        raise UserError("missing SCENARIO: give a scenario YAML file (see scenarios/), --list-channels or --list-codecs")
     from simulation.session import run_session
 
     return run_session(

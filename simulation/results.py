@@ -51,13 +51,18 @@ __all__ = [
     "write_json_atomic",
 ]
 
-TEXT_COLUMNS = {"key", "codec", "codec_name", "source_coder", "channel"}
-IDENTITY_COLUMNS = ["point", "key", "codec", "codec_name", "source_coder", "rows_per_slice", "ratio", "channel"]
+TEXT_COLUMNS = {"key", "codec", "codec_type", "scheme", "codec_name", "source_coder", "codec_params", "channel"}
+#: ``codec`` is the curve label; the others come from ``Codec.describe()`` (simulation.runner.codec_identity):
+#: ``codec_type`` the registry name, ``codec_name`` the model (or the codec name), ``source_coder``,
+#: ``rows_per_slice`` and ``ratio`` where the codec describes them (empty / NaN otherwise), and
+#: ``codec_params`` the whole description as compact JSON.
+IDENTITY_COLUMNS = ["point", "key", "codec", "codec_type", "scheme", "codec_name", "source_coder", "rows_per_slice",
+                    "ratio", "codec_params", "channel"]
 METRIC_COLUMNS = [
     "num_images", "payload_bytes", "bpp", "packets_per_image", "channel_uses_per_image",
     "raw_ber", "ber", "packet_loss_rate", "packet_error_rate", "images_intact",
     "miou_gt", "miou_gt_ci_low", "miou_gt_ci_high", "miou_gt_image_mean", "miou_teacher", "pixel_accuracy",
-    "mse", "psnr_db", "concealed_fraction", "miou_gt_clean", "miou_teacher_clean", "psnr_db_clean", "point_seed",
+    "mse", "psnr_db", "concealed_fraction", "decode_failure_rate", "miou_gt_clean", "miou_teacher_clean", "psnr_db_clean", "point_seed",
 ]
 TIME_COLUMNS = ["link_seconds", "decode_seconds", "wall_seconds"]
 """Columns that measure time: they differ between runs, everything else is reproducible."""

@@ -23,20 +23,21 @@ import json
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator
 
 import torch
 from tqdm import tqdm
 
-from gosvae.codec import Bitstream, VQVAECodec, load_codec
+from gosvae.codecs import Bitstream, Codec, build_codec
 from gosvae.errors import UserError
 from simulation.link import Link, LinkStats
 from simulation.scenario import CodecSection, LoadedScenario
 from simulation.scores import ImageScores, aggregate_scores, score_images
 from simulation.sweep import SweepPoint, resolve_channel, resolve_link
 
-__all__ = ["DEFAULT_BATCH_SIZE", "PreparedCodec", "Runner", "load_scenario_teacher"]
+__all__ = ["DEFAULT_BATCH_SIZE", "PreparedCodec", "Runner", "byte_budgets", "codec_identity", "load_scenario_teacher"]
 
 #: Images per decoder / teacher pass (see :class:`Runner`); ``simulate --batch-size`` states the same default.
 DEFAULT_BATCH_SIZE = 1
@@ -47,10 +48,16 @@ class PreparedCodec:
     """A codec with the packets of every image and their clean-channel scores."""
 
     section: CodecSection
-    codec: VQVAECodec
+    codec: Codec
     streams: list[Bitstream]
     clean: list[ImageScores]
     clean_row: dict[str, float]
+    byte_budgets: list[int] | None = None
+
+    @cached_property
+    def identity(self) -> dict[str, Any]:
+        """The result files' identity columns of this codec, from ``Codec.describe()``."""
+        return codec_identity(self.codec.describe())
 
     @property
     def payload_bytes(self) -> float:
@@ -91,6 +98,39 @@ class RunCounters:
             "saved_seconds_estimate": round(self.saved_seconds_estimate, 3),
             "link_stage_seconds": {k: round(v, 3) for k, v in self.link_stages.items()},
         }
+
+
+def codec_identity(description: dict[str, Any]) -> dict[str, Any]:
+    """Identity columns of a codec from its ``describe()``: ``codec_type`` (registry name),
+    ``scheme``, ``codec_name`` (``model`` when the codec has one, else the codec name),
+    ``source_coder``, ``rows_per_slice`` and ``ratio`` when described (empty / NaN otherwise), and
+    ``codec_params``, the whole description as compact JSON."""
+    return {
+        "codec_type": description.get("codec", ""),
+        "scheme": description.get("scheme", ""),
+        "codec_name": description.get("model", description.get("codec", "")),
+        "source_coder": description.get("coder", ""),
+        "rows_per_slice": description.get("rows_per_slice", ""),
+        "ratio": description.get("ratio", float("nan")),
+        "codec_params": json.dumps(description, sort_keys=True, separators=(",", ":"), default=str),
+    }
+
+
+def byte_budgets(section: CodecSection, *, num_images: int, image_size: tuple[int, int],
+                 matched: dict[str, list[Bitstream]]) -> list[int] | None:
+    """Per-image byte budgets of a codec entry's ``rate`` (``None`` without one).
+
+    ``bytes``: N for every image; ``bpp``: ⌊bpp·H·W/8⌋; ``match``: the payload of each image in the
+    entry labelled ``match`` (its streams in ``matched``).
+    """
+    rate = section.rate
+    if rate is None:
+        return None
+    if rate.bytes is not None:
+        return [int(rate.bytes)] * num_images
+    if rate.bpp is not None:
+        return [max(1, int(rate.bpp * image_size[0] * image_size[1] / 8))] * num_images
+    return [s.num_bytes for s in matched[rate.match]]
 
 
 def load_scenario_teacher(spec: str, *, device: str = "cpu") -> torch.nn.Module:
@@ -179,20 +219,27 @@ class Runner:
         with self._stage("load_models"):
             self.teacher = load_scenario_teacher(self.scenario.teacher, device=self.device)
             codecs = {
-                c.curve_label: load_codec(c.name, coder=c.source_coder, rows_per_slice=c.rows_per_slice, concealment=c.concealment)
-                for c in self.scenario.codecs
+                c.curve_label: build_codec(c.codec, c.params, where=f"codecs[{i}].params")
+                for i, c in enumerate(self.scenario.codecs)
             }
         with self._stage("teacher_reference"):
             self.teacher_labels = torch.cat(
                 [self.teacher.predict(chunk.to(self.device)).cpu() for chunk in self.images.split(self.batch_size)]
             )
-        for label, codec in codecs.items():
-            codec.batch_size = self.batch_size
+        # entries matching another entry's payload come after the others (a match never chains)
+        order = sorted(codecs, key=lambda label: self.loaded.codec(label).rate is not None and self.loaded.codec(label).rate.match is not None)
+        for label in order:
+            codec, section = codecs[label], self.loaded.codec(label)
+            budgets = byte_budgets(section, num_images=len(self.images), image_size=self.image_size,
+                                   matched={k: p.streams for k, p in self.codecs.items()})
             with self._stage("encode"):
-                streams = codec.encode(self.images)
+                streams = []
+                for start in range(0, len(self.images), self.batch_size):
+                    chunk_budgets = budgets[start : start + self.batch_size] if budgets is not None else None
+                    streams += codec.encode(self.images[start : start + self.batch_size], byte_budgets=chunk_budgets)
             clean = self._decode_and_score(codec, [s.packets for s in streams], list(range(len(streams))), stage="clean_")
-            section = self.loaded.codec(label)
-            self.codecs[label] = PreparedCodec(section, codec, streams, clean, aggregate_scores(clean))
+            self.codecs[label] = PreparedCodec(section, codec, streams, clean, aggregate_scores(clean), budgets)
+        self.codecs = {label: self.codecs[label] for label in codecs}  # scenario order
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -209,7 +256,9 @@ class Runner:
     def clean_summary(self) -> dict[str, dict[str, float]]:
         """Per codec label: payload and clean-channel scores."""
         return {
-            label: {"codec_name": p.section.name, "ratio": p.codec.ratio, "payload_bytes": p.payload_bytes,
+            label: {"codec_name": p.identity["codec_name"], "codec_type": p.identity["codec_type"],
+                    "scheme": p.identity["scheme"], "ratio": p.identity["ratio"], "describe": p.codec.describe(),
+                    "byte_budgets": p.byte_budgets, "payload_bytes": p.payload_bytes,
                     "packets_per_image": p.packets_per_image, **p.clean_row}
             for label, p in self.codecs.items()
         }
@@ -258,10 +307,7 @@ class Runner:
             "point": point.index,
             "key": point.key,
             "codec": point.codec,
-            "codec_name": prepared.section.name,
-            "source_coder": prepared.section.source_coder,
-            "rows_per_slice": prepared.section.rows_per_slice,
-            "ratio": prepared.codec.ratio,
+            **prepared.identity,
             "channel": channel_model,
             **dict(point.values),
             "num_images": n,
@@ -295,7 +341,7 @@ class Runner:
 
     @torch.no_grad()
     def _decode_and_score(
-        self, codec: VQVAECodec, received: list[list[bytes | None]], indices: list[int], *, stage: str
+        self, codec: Codec, received: list[list[bytes | None]], indices: list[int], *, stage: str
     ) -> list[ImageScores]:
         """Decode ``received`` (the packets of images ``indices``) and score them, in batches."""
         out: list[ImageScores] = []
@@ -314,6 +360,7 @@ class Runner:
                     teacher_labels=self.teacher_labels[chunk],
                     teacher=self.teacher,
                     concealed=decoded.concealed_fraction,
+                    failed=decoded.failed,
                     num_classes=self.teacher.num_classes,
                     device=self.device,
                 )

@@ -14,14 +14,24 @@ Format
     seed: 1234                      # every point's channel randomness derives from it
     dataset: {name: synthetic-urban, split: val, num_images: 16, size: [256, 512], root: null}
     teacher: urban-unet-xlf8k-cpu   # zoo name or local transformers folder (this is the default)
-    codecs:                         # one curve each; label defaults to "<name>/<source_coder>"
-      - {name: gos-vae-star-r4, source_coder: range, rows_per_slice: 4, concealment: most-probable}
-      - {name: vq-vae-r4}
+    codecs:                         # one curve each (simulate --list-codecs lists codecs and params)
+      - codec: vqvae                # a registered codec (plug-ins included)
+        params: {model: gos-vae-star-r4, coder: range, rows_per_slice: 4}   # checked by its Params
+        label: gos-vae-star         # default: the codec's own ("<model>/<coder>" for vqvae)
+      - {codec: jpeg, params: {quality: 30}, rate: {match: gos-vae-star}}   # per-image byte budgets
+      - {name: vq-vae-r4}           # shorthand of {codec: vqvae, params: {model: vq-vae-r4}}
     link: {crc: CRC24A, code: ldpc, rate: 0.5, modulation: 16qam}   # simulation.link.LinkConfig
     channel: {model: rayleigh, params: {fading: block, coherence_symbols: 256}}
     sweep:
       snr_db: {start: 0, stop: 20, step: 2}     # or a list [0, 5, 10]
       link.modulation: [qpsk, 16qam]            # any link/channel field by dotted path
+
+A codec entry's ``rate`` (``{bytes: N}``, ``{bpp: x}`` or ``{match: LABEL}``: the per-image
+payloads of another entry, which must not use ``match`` itself) becomes per-image byte budgets
+passed to ``encode``; codecs without a rate knob ignore it (their ``describe()`` says
+``rate_control``). The shorthand ``{name, source_coder, rows_per_slice, concealment}`` means codec
+``vqvae`` with ``params: {model, coder, rows_per_slice, concealment}``; its errors name the
+shorthand fields.
 
 Example
 -------
@@ -38,7 +48,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gosvae import DEFAULT_TEACHER
 from gosvae.errors import ConfigError, UserError
@@ -52,6 +72,7 @@ __all__ = [
     "CodecSection",
     "DatasetSection",
     "LoadedScenario",
+    "RateTarget",
     "Scenario",
     "load_scenario",
     "validate_scenario",
@@ -80,19 +101,73 @@ class DatasetSection(_Section):
         return size
 
 
-class CodecSection(_Section):
-    """One codec curve: a zoo codec and its source-coding options."""
+class RateTarget(_Section):
+    """A per-image byte budget for codecs with a rate knob (exactly one field).
 
-    name: str
+    ``bytes``: N bytes per image; ``bpp``: bits per pixel (× H·W / 8 bytes); ``match``: the label of
+    another codec entry whose per-image payloads become the budgets (it must not use ``match``).
+    """
+
+    bytes: PositiveInt | None = None
+    bpp: PositiveFloat | None = None
+    match: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "RateTarget":
+        given = [k for k in ("bytes", "bpp", "match") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of bytes, bpp, match, got {given or 'none'}")
+        return self
+
+
+#: shorthand key of a ``vqvae`` entry → its parameter
+SHORTHAND = {"name": "model", "source_coder": "coder", "rows_per_slice": "rows_per_slice", "concealment": "concealment"}
+
+
+class CodecSection(_Section):
+    """One codec curve: a registered codec (``simulate --list-codecs``), its parameters, a label and
+    an optional rate target.
+
+    The shorthand ``{name: ZOO_MODEL, source_coder, rows_per_slice, concealment}`` means codec
+    ``vqvae`` with ``params: {model, coder, rows_per_slice, concealment}``.
+    """
+
+    codec: str
+    params: dict[str, Any] = Field(default_factory=dict)
     label: str | None = None
-    source_coder: Literal["range", "huffman", "fixed"] = "range"
-    rows_per_slice: PositiveInt = 4
-    concealment: Literal["most-probable", "copy-above"] = "most-probable"
+    rate: RateTarget | None = None
+    _shorthand: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _expand_shorthand(cls, data: Any, handler: Any) -> "CodecSection":
+        shorthand = isinstance(data, dict) and any(k in data for k in SHORTHAND)
+        if shorthand:
+            if "codec" in data or "params" in data:
+                extra = sorted(k for k in SHORTHAND if k in data)
+                raise ValueError(f"mixes the shorthand fields {extra} with codec/params; write params: {{model: ..., coder: ...}}")
+            params = {SHORTHAND[k]: v for k, v in data.items() if k in SHORTHAND}
+            data = {"codec": "vqvae", "params": params, **{k: v for k, v in data.items() if k not in SHORTHAND}}
+        section = handler(data)
+        section._shorthand = shorthand
+        return section
+
+    def field(self, name: str) -> str:
+        """Path of parameter ``name`` under this entry as the user wrote it (``params.coder`` or,
+        in the shorthand, ``source_coder``)."""
+        if self._shorthand:
+            return {v: k for k, v in SHORTHAND.items()}.get(name, f"params.{name}")
+        return f"params.{name}"
 
     @property
     def curve_label(self) -> str:
-        """``label``, or ``"<name>/<source_coder>"`` when not given."""
-        return self.label if self.label is not None else f"{self.name}/{self.source_coder}"
+        """``label``, or the codec's default label (``MODEL/CODER`` for vqvae)."""
+        if self.label is not None:
+            return self.label
+        from gosvae.codecs import codec_class
+
+        cls = codec_class(self.codec)
+        return cls.default_label(cls.Params(**self.params))
 
 
 class ChannelSection(_Section):
@@ -168,11 +243,19 @@ class LoadedScenario:
             "seed": s.seed,
             "dataset": s.dataset.model_dump(mode="json"),
             "teacher": s.teacher,
-            "codecs": [{**c.model_dump(mode="json"), "label": c.curve_label} for c in s.codecs],
+            "codecs": [_resolved_codec(c) for c in s.codecs],
             "link": s.link.model_dump(mode="json"),
             "channel": {"model": s.channel.model, "params": params},
             "sweep": {a.path: list(a.values) for a in self.axes},
         }
+
+
+def _resolved_codec(codec: CodecSection) -> dict[str, Any]:
+    from gosvae.codecs import codec_class
+
+    params = codec_class(codec.codec).Params(**codec.params).model_dump(mode="json")
+    rate = codec.rate.model_dump(mode="json", exclude_none=True) if codec.rate is not None else None
+    return {"codec": codec.codec, "params": params, "label": codec.curve_label, "rate": rate}
 
 
 def load_scenario(path: str | Path, *, num_images: int | None = None, check_models: bool = True) -> LoadedScenario:
@@ -214,7 +297,9 @@ def validate_scenario(data: dict[str, Any], *, source: str, check_models: bool =
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {first_problem(exc, model=Scenario)}") from None
+    _check_codecs(scenario, source=source)
     _check_labels(scenario, source=source)
+    _check_rates(scenario, source=source)
     _check_dataset(scenario.dataset, source=source)
     _check_channel(scenario, source=source)
     axes = parse_sweep(scenario.sweep, source=source)
@@ -226,6 +311,41 @@ def validate_scenario(data: dict[str, Any], *, source: str, check_models: bool =
     return loaded
 
 
+def _check_codecs(scenario: Scenario, *, source: str) -> None:
+    """Every entry names a registered codec and its params pass the codec's ``Params``."""
+    from gosvae.codecs import codec_class
+
+    for i, codec in enumerate(scenario.codecs):
+        try:
+            cls = codec_class(codec.codec)
+        except UserError as exc:
+            raise ConfigError(f"{source}: codecs[{i}].codec: {exc}") from None
+        try:
+            cls.Params(**codec.params)
+        except ValidationError as exc:
+            problem = first_problem(exc, model=cls.Params)
+            field, _, rest = problem.partition(":")
+            head, dot, tail = field.partition(".")
+            raise ConfigError(f"{source}: codecs[{i}].{codec.field(head)}{dot}{tail}:{rest}") from None
+
+
+def _check_rates(scenario: Scenario, *, source: str) -> None:
+    """``rate.match`` names another entry's label, and that entry has no ``match`` itself."""
+    by_label = {c.curve_label: c for c in scenario.codecs}
+    for i, codec in enumerate(scenario.codecs):
+        target = codec.rate.match if codec.rate is not None else None
+        if target is None:
+            continue
+        labels = ", ".join(repr(label) for label in by_label if label != codec.curve_label) or "none"
+        if target == codec.curve_label:
+            raise ConfigError(f"{source}: codecs[{i}].rate.match: an entry cannot match its own payload ({target!r})")
+        if target not in by_label:
+            raise ConfigError(f"{source}: codecs[{i}].rate.match: no codec entry labelled {target!r} (labels: {labels})")
+        other = by_label[target].rate
+        if other is not None and other.match is not None:
+            raise ConfigError(f"{source}: codecs[{i}].rate.match: entry {target!r} itself uses rate.match; match an entry with its own rate")
+
+
 def _check_labels(scenario: Scenario, *, source: str) -> None:
     seen: dict[str, int] = {}
     for i, codec in enumerate(scenario.codecs):
@@ -233,7 +353,7 @@ def _check_labels(scenario: Scenario, *, source: str) -> None:
         if any(ch in label for ch in ";=\n") or not label.strip():
             raise ConfigError(f"{source}: codecs[{i}].label: must be a non-empty name without ';', '=' or line breaks, got {label!r}")
         if label in seen:
-            field = "label" if codec.label is not None else "name"
+            field = "label" if codec.label is not None else codec.field("model") if codec._shorthand else "label"
             raise ConfigError(
                 f"{source}: codecs[{i}].{field}: curve label {label!r} is also used by codecs[{seen[label]}]; "
                 "give each codec entry a distinct label"
@@ -270,7 +390,7 @@ def _check_channel(scenario: Scenario, *, source: str) -> None:
 
 
 def _check_models(scenario: Scenario, *, source: str) -> None:
-    """Zoo names exist with the right kind; image sizes fit the codec ratios and the teacher."""
+    """The teacher exists, every codec builds (its model exists), image sizes fit them all."""
     import gosvae.teachers  # noqa: F401 - registers the built-in teachers
     from gosvae.registry import TEACHERS
     from gosvae.zoo import get_entry
@@ -297,15 +417,24 @@ def _check_models(scenario: Scenario, *, source: str) -> None:
                 f"{source}: dataset.size: teacher {teacher!r} needs height and width divisible by {multiple}, got {size}"
             )
     for i, codec in enumerate(scenario.codecs):
-        try:
-            entry = get_entry(codec.name)
-        except UserError as exc:
-            raise ConfigError(f"{source}: codecs[{i}].name: {exc}") from None
-        if entry.kind != "codec":
-            raise ConfigError(f"{source}: codecs[{i}].name: zoo model {codec.name!r} is a {entry.kind}, not a codec")
-        ratio = int(entry.arch_config.get("ratio", 1))
-        if size is not None and (size[0] % ratio or size[1] % ratio):
+        built = _build_codec(codec, index=i, source=source)
+        multiple = built.size_multiple()
+        if size is not None and (size[0] % multiple or size[1] % multiple):
             raise ConfigError(
-                f"{source}: dataset.size: codec {codec.name!r} (ratio {ratio}) needs height and width divisible "
-                f"by {ratio}, got {short_repr(size)}"
+                f"{source}: dataset.size: codec {codec.curve_label!r} needs height and width divisible "
+                f"by {multiple}, got {short_repr(size)}"
             )
+
+
+def _build_codec(codec: CodecSection, *, index: int, source: str) -> Any:
+    """Build the codec of an entry (cheap: models load on first use); a one-line error naming the
+    parameter whose value the codec's error quotes (e.g. an unknown ``model``)."""
+    from gosvae.codecs import build_codec
+
+    try:
+        return build_codec(codec.codec, codec.params, where=f"codecs[{index}].params")
+    except UserError as exc:
+        message = str(exc)
+        field = next((k for k, v in codec.params.items() if isinstance(v, str) and f"'{v}'" in message), None)
+        where = f"codecs[{index}].{codec.field(field)}" if field else f"codecs[{index}]"
+        raise ConfigError(f"{source}: {where}: {message}") from None

@@ -42,7 +42,9 @@ class ImageScores:
     mse, psnr_db : float
         Pixel fidelity of x̂ against x (PSNR ``inf`` for identical images).
     concealed_fraction : float
-        Fraction of index rows concealed by the source decoder.
+        Fraction of the transmitted units concealed by the source decoder.
+    failed : bool
+        The codec could decode nothing usable (``DecodedBatch.failed``): a fallback image.
     """
 
     confusion_gt: torch.Tensor
@@ -51,6 +53,7 @@ class ImageScores:
     mse: float
     psnr_db: float
     concealed_fraction: float
+    failed: bool = False
 
 
 @torch.no_grad()
@@ -64,6 +67,7 @@ def score_images(
     concealed: Sequence[float],
     num_classes: int,
     device: str | torch.device = "cpu",
+    failed: Sequence[bool] | None = None,
 ) -> list[ImageScores]:
     """Segment received images with the teacher and score each one.
 
@@ -85,6 +89,8 @@ def score_images(
         ``m``.
     device : str | torch.device
         Device of the teacher (the scores are computed on the CPU).
+    failed : sequence of B bools | None
+        Decode failures of each image (``None``: none).
 
     Output
     ------
@@ -99,7 +105,8 @@ def score_images(
         vs_gt = confusion_matrix(pred[i], labels[i], num_classes=num_classes, ignore_index=IGNORE_INDEX).cpu()
         vs_teacher = confusion_matrix(pred[i], teacher_labels[i], num_classes=num_classes, ignore_index=None).cpu()
         per_image = mean_iou(vs_gt) if int(vs_gt.sum()) else math.nan
-        out.append(ImageScores(vs_gt, vs_teacher, per_image, float(errors[i]), float(peaks[i]), float(concealed[i])))
+        out.append(ImageScores(vs_gt, vs_teacher, per_image, float(errors[i]), float(peaks[i]), float(concealed[i]),
+                               bool(failed[i]) if failed is not None else False))
     return out
 
 
@@ -110,7 +117,8 @@ def aggregate_scores(scores: Sequence[ImageScores]) -> dict[str, float]:
     ``miou_gt_ci_low`` / ``miou_gt_ci_high`` (``miou_gt`` ± the half-width of the 95 % Student-t
     interval of the per-image mIoU values, clipped to [0, 1] where mIoU lives; NaN with one
     image), ``miou_gt_image_mean`` (mean of the per-image values), ``miou_teacher`` (against the
-    teacher's labels of the original images), ``pixel_accuracy``, ``mse``, ``psnr_db`` (mean of per-image values) and ``concealed_fraction``.
+    teacher's labels of the original images), ``pixel_accuracy``, ``mse``, ``psnr_db`` (mean of per-image values), ``concealed_fraction`` and ``decode_failure_rate``
+    (fraction of images the codec could not decode at all).
     """
     confusion_gt = torch.stack([s.confusion_gt for s in scores]).sum(dim=0)
     confusion_teacher = torch.stack([s.confusion_teacher for s in scores]).sum(dim=0)
@@ -131,4 +139,5 @@ def aggregate_scores(scores: Sequence[ImageScores]) -> dict[str, float]:
         "mse": float(np.mean([s.mse for s in scores])),
         "psnr_db": float(np.mean([s.psnr_db for s in scores])),
         "concealed_fraction": float(np.mean([s.concealed_fraction for s in scores])),
+        "decode_failure_rate": float(np.mean([s.failed for s in scores])),
     }

@@ -27,7 +27,7 @@ import yaml
 from pydantic import Field
 from torch import nn
 
-from gosvae.codec import VQVAECodec
+from gosvae.codecs.vqvae import VQVAECodec
 from gosvae.errors import UserError
 from gosvae.evaluation import count_parameters, evaluate_codec
 from gosvae.models import VQVAE
@@ -42,7 +42,7 @@ from gosvae.yaml_config import validate_model
 
 
 class ObjectiveConfig(StrictModel):
-    name: Literal["mse", "gos", "ce", "mse+kld", "lpips", "kld+perceptual"]
+    name: Literal["mse", "gos", "ce", "mse+kld", "lpips", "kld+perceptual", "ce+perceptual"]
     perceptual: Literal["teacher-features", "lpips", "none"] = "teacher-features"
     weights: dict[str, float] = {}
     js_resolution: Literal["logits", "full"] = "logits"
@@ -182,7 +182,7 @@ def train_codec(
     model.quantizer.set_index_prior(index_counts(model, train_data))
     codec = VQVAECodec(model, name=config.name, coder=config.source_coding.coder, rows_per_slice=config.source_coding.rows_per_slice)
     eval_teacher = teacher if teacher is not None else load_teacher(config.teacher or DEFAULT_TEACHER)
-    row = evaluate_codec(codec, teacher=eval_teacher, data=val_data)
+    row = evaluate_codec(codec, teacher=eval_teacher, data=val_data, label=config.name)
     row["train_seconds_this_run"] = round(seconds, 1)
     row["codes_used_on_val"] = int((index_counts(model, val_data) > 0).sum())
     (out / "final.json").write_text(json.dumps(row, indent=2) + "\n")
@@ -214,10 +214,12 @@ def train_codec(
     return row
 
 
-def train_codec_from_yaml(data: dict, *, config_path: str, command: str, resume: bool, export_zoo: bool) -> int:
-    """CLI entry: validate the parsed YAML and train; prints the final row."""
+def train_codec_from_yaml(
+    data: dict, *, config_path: str, command: str, resume: bool, export_zoo: bool, zoo_dir: Path | None = None
+) -> int:
+    """CLI entry: validate the parsed YAML and train (``zoo_dir``: ``--export-zoo DIR``); prints the final row."""
     config = validate_model(data, CodecTrainingConfig, source=config_path)
-    row = train_codec(config, config_path=config_path, command=command, resume=resume, export_zoo=export_zoo)
+    row = train_codec(config, config_path=config_path, command=command, resume=resume, export_zoo=export_zoo, zoo_dir=zoo_dir)
     print(
         f"{config.name}: payload {row['payload_kb']:.2f} KB ({row['bpp']:.3f} bpp), mIoU {row['miou_gt']:.4f}, "
         f"mIoU vs teacher {row['miou_teacher']:.4f}, PSNR {row['psnr_db']:.2f} dB"

@@ -174,8 +174,12 @@ def train_teacher(
     command: str,
     resume: bool = False,
     export_zoo: bool = False,
+    zoo_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the training described by ``config``; returns the final evaluation."""
+    """Run (or resume) the training described by ``config``; returns the final evaluation.
+
+    With ``export_zoo`` the weights and metadata are written to ``zoo_dir`` (default: the package zoo).
+    """
     torch.set_num_threads(config.run.num_threads)
     device = resolve_device(config.run.device)
     out = Path(config.run.out_dir)
@@ -260,6 +264,7 @@ def train_teacher(
 
         val = config.data.val
         save_zoo_entry(
+            directory=zoo_dir,
             state_dict={k: v.cpu() for k, v in teacher.state_dict().items()},
             metadata={
                 "name": config.name,

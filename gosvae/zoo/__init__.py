@@ -9,7 +9,9 @@ Each entry is a pair of files in this folder: ``NAME.safetensors`` (weights) and
 - ``quality``: the measured evaluation (e.g. clean-image mIoU on the synthetic val split).
 
 Extra zoo folders (e.g. models a user trained, or tiny models in tests) are searched first when
-the environment variable ``GOSVAE_ZOO_PATH`` lists them (``os.pathsep``-separated).
+the environment variable ``GOSVAE_ZOO_PATH`` lists them (``os.pathsep``-separated). A model can
+also be named by its path (:func:`resolve_entry`): a folder holding one entry (as written by
+``gosvae train --export-zoo DIR``) or an entry's ``NAME.json``.
 
 Example
 -------
@@ -87,12 +89,63 @@ def get_entry(name: str) -> ZooEntry:
     raise UserError(f"no model '{name}' in the zoo (available: {known}); see `gosvae zoo`")
 
 
+def is_model_path(spec: str) -> bool:
+    """True when ``spec`` names a file or folder (a path separator, a leading '.', or it exists)
+    rather than a zoo name."""
+    return any(sep in spec for sep in ("/", "\\")) or spec.startswith(".") or Path(spec).exists()
+
+
+def resolve_entry(spec: str, *, kind: str | None = None) -> ZooEntry:
+    """The entry named by ``spec``: a zoo name, a folder holding entries, or an entry's JSON file.
+
+    A folder must hold exactly one entry (of ``kind`` when given), e.g. the output of
+    ``gosvae train CONFIG --export-zoo DIR``. Raises a one-line :class:`UserError` otherwise.
+
+    Example
+    -------
+    >>> resolve_entry("runs/my-codec", kind="codec").name      # doctest: +SKIP
+    'my-codec'
+    """
+    if not is_model_path(spec):
+        entry = get_entry(spec)
+    else:
+        path = Path(spec)
+        if path.is_dir():
+            candidates = [_read_entry(p) for p in sorted(path.glob("*.json"))]
+            candidates = [e for e in candidates if kind is None or e.kind == kind]
+            if len(candidates) != 1:
+                what = f"{kind} " if kind else ""
+                found = ", ".join(e.name for e in candidates) or "none"
+                raise UserError(f"model folder '{spec}': expected exactly one {what}entry (NAME.json + NAME.safetensors), found {found}")
+            entry = candidates[0]
+        elif path.is_file() and path.suffix == ".json":
+            try:
+                entry = _read_entry(path)
+            except (ValueError, TypeError) as exc:
+                raise UserError(f"model file '{spec}': not a zoo entry ({exc})") from None
+        else:
+            raise UserError(f"model '{spec}': no such folder or entry JSON file")
+    if kind is not None and entry.kind != kind:
+        where = "model" if is_model_path(spec) else "zoo model"
+        raise UserError(f"{where} '{spec}' is a {entry.kind}, not a {kind}")
+    return entry
+
+
+def load_entry_weights(entry: ZooEntry) -> dict[str, torch.Tensor]:
+    """The state dict of ``entry`` (float16 tensors come back as float32)."""
+    if not entry.weights_path.is_file():
+        raise UserError(f"zoo entry '{entry.name}': weights file {entry.weights_path} is missing")
+    state = load_file(str(entry.weights_path))
+    return {k: v.float() if v.dtype == torch.float16 else v for k, v in state.items()}
+
+
 def load_zoo_weights(name: str) -> tuple[ZooEntry, dict[str, torch.Tensor]]:
     """The entry and its state dict (safetensors: loading never executes code).
 
-    Weights stored in float16 (see :func:`half_precision_state`) come back as float32.
+    ``name`` is a zoo name or a path (see :func:`resolve_entry`). Weights stored in float16 (see
+    :func:`half_precision_state`) come back as float32.
     """
-    entry = get_entry(name)
+    entry = resolve_entry(name) if is_model_path(name) else get_entry(name)
     if not entry.weights_path.is_file():
         raise UserError(f"zoo entry '{name}': weights file {entry.weights_path} is missing")
     state = load_file(str(entry.weights_path))

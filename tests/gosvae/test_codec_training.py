@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gosvae.codec import load_codec
+from gosvae.codecs.vqvae import load_codec
 from gosvae.training.codec import CodecTrainingConfig, train_codec
 from gosvae.zoo import get_entry, half_precision_state, load_zoo_weights
 

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from gosvae.cli import main
-from gosvae.codec import load_codec
+from gosvae.codecs.vqvae import load_codec
 from gosvae.image_files import decode_image_file, encode_image_file, read_image
 from gosvae.source_coding.container import read_container
 

@@ -170,6 +170,16 @@ def test_lpips_objective_and_kld_with_lpips_perceptual(teacher, batch) -> None:
     np.testing.assert_allclose(terms["kld"].item(), _kl(p, q), rtol=1e-5)
 
 
+def test_ce_with_the_perceptual_term_adds_it_to_the_cross_entropy(teacher, batch) -> None:
+    x, out = batch
+    with_perceptual = build_objective("ce+perceptual", teacher=teacher, perceptual="lpips", lpips=MeanAbsoluteLPIPS())(x, out)
+    alone = build_objective("ce", teacher=teacher)(x, out)
+    lpips_value = float(np.mean(np.abs(_np(x) - _np(out.x_hat))))
+    np.testing.assert_allclose(with_perceptual["ce"].item(), alone["ce"].item(), rtol=1e-6)
+    np.testing.assert_allclose(with_perceptual["perceptual"].item(), lpips_value, rtol=1e-6)
+    np.testing.assert_allclose(with_perceptual["total"].item(), alone["total"].item() + lpips_value, rtol=1e-5)
+
+
 def test_perceptual_none_drops_the_term_and_zero_weights_are_skipped(teacher, batch) -> None:
     x, out = batch
     assert list(build_objective("gos", teacher=teacher, perceptual="none")(x, out)) == [
@@ -220,7 +230,7 @@ def test_every_named_objective_builds_with_the_right_terms(teacher) -> None:
 def test_factory_user_errors(teacher) -> None:
     with pytest.raises(UserError, match=r"unknown objective 'l1' \(known: "):
         build_objective("l1")
-    for name in ("gos", "ce", "mse+kld", "kld+perceptual"):
+    for name in ("gos", "ce", "mse+kld", "kld+perceptual", "ce+perceptual"):
         with pytest.raises(UserError, match=re.escape(f"objective '{name}' needs a teacher")):
             build_objective(name)
     with pytest.raises(UserError, match=r"objective 'lpips' needs an LPIPS module"):

@@ -137,7 +137,7 @@ def test_missing_file_and_bad_options_are_one_line_errors(tmp_path, capsys):
     assert main([str(missing), "--num-images", "0"]) == 2
     assert capsys.readouterr().err == "error: argument --num-images: must be a positive integer, got '0' (see simulate --help)\n"
     assert main([]) == 2
-    assert capsys.readouterr().err == "error: missing SCENARIO: give a scenario YAML file (see scenarios/), or --list-channels\n"
+    assert capsys.readouterr().err == "error: missing SCENARIO: give a scenario YAML file (see scenarios/), --list-channels or --list-codecs\n"
 
 
 def test_list_channels_shows_models_with_parameters(capsys):
