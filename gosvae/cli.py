@@ -96,16 +96,25 @@ def _eval(args: argparse.Namespace) -> int:
     from gosvae.training.config import DatasetSpec
     from gosvae.training.teacher import materialize
 
-    if not args.models and not args.codec:
-        raise UserError("eval: give --models NAME ... and/or --codec NAME:KEY=VALUE,... (see gosvae eval --help)")
+    if not args.models and not args.codec and not args.curve:
+        raise UserError("eval: give --models NAME ..., --codec NAME:KEY=VALUE,... and/or --curve LABEL=MODEL,... (see gosvae eval --help)")
     from gosvae.codecs import parse_codec_spec, validate_codec_params
+    from gosvae.labels import dataset_class_names
+    from gosvae.rate_curves import expand_codec_spec, parse_curve
 
     for codec_spec in args.codec or []:  # checked before any data is rendered
-        validate_codec_params(*parse_codec_spec(codec_spec), where=f"codec {codec_spec!r}")
+        for point in expand_codec_spec(codec_spec)[1]:
+            validate_codec_params(*parse_codec_spec(point), where=f"codec {point!r}")
+    for text in args.curve or []:
+        for name in parse_curve(text)[1]:
+            validate_codec_params("vqvae", {"model": name}, where=f"--curve {text!r}")
+    from gosvae.labels import check_declared_spaces
+
+    check_declared_spaces(teacher=args.teacher, dataset=args.dataset, mapping=args.label_mapping)
     torch_threads(args.threads)
     spec = DatasetSpec(name=args.dataset, split=args.split, root=args.root, num_images=args.num_images,
                        size=tuple(args.size) if args.size else None, seed=args.seed)
-    data, _ = materialize(spec, cache_dir=args.cache_dir, desc=f"{args.dataset}/{args.split}")
+    data, dataset = materialize(spec, cache_dir=args.cache_dir, desc=f"{args.dataset}/{args.split}")
     lpips = None
     if args.lpips:
         from gosvae.perceptual import load_lpips, resolve_lpips_weight_paths
@@ -113,18 +122,46 @@ def _eval(args: argparse.Namespace) -> int:
         paths = resolve_lpips_weight_paths(vgg16_weights=args.vgg16_weights, lpips_weights=args.lpips_weights)
         lpips = load_lpips(vgg16_weights=paths.vgg16_weights, lpips_weights=paths.lpips_weights)
     rows = evaluate_models(args.models or [], teacher=args.teacher, data=data, coder=args.coder,
-                           rows_per_slice=args.rows_per_slice, lpips=lpips, codecs=args.codec or [])
+                           rows_per_slice=args.rows_per_slice, lpips=lpips, codecs=args.codec or [],
+                           curves=args.curve or [], dataset_classes=dataset_class_names(dataset),
+                           label_mapping=args.label_mapping)
     table = markdown_table(rows)
     print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    coding = f", {args.coder} coding of --models" if args.models else ""
-    title = f"{args.dataset}/{args.split}, {len(data)} images, teacher {args.teacher}{coding}"
-    (out / "eval.md").write_text(f"Clean-channel evaluation on {title}.\n\n{table}\n")
+    coding = f", {args.coder} coding of vqvae models" if args.models or args.curve else ""
+    space = rows[0].get("label_space", "")
+    title = f"{args.dataset}/{args.split}, {len(data)} images, teacher {args.teacher}, mIoU in {space}{coding}"
+    report = f"Clean-channel evaluation on {title}.\n\n{table}\n"
     result = compressai_json(rows, name="gosvae-eval", description=f"Clean-channel evaluation on {title}")
+    report += _rate_curves_report(rows, args=args, out=out, title=title, result=result)
+    (out / "eval.md").write_text(report)
     (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out / 'eval.md'} and {out / 'eval.json'}")
     return 0
+
+
+def _rate_curves_report(rows: list, *, args: argparse.Namespace, out, title: str, result: dict) -> str:
+    """Plots of the curves and, with ``--bd-reference``, the BD table (printed, added to the report
+    and to ``result``). Returns the markdown to append to eval.md."""
+    from gosvae.rate_curves import bd_markdown, bd_table, group_curves, plot_rate_curves
+
+    curves = group_curves(rows)
+    if not curves:
+        if args.bd_reference:
+            raise UserError("--bd-reference: no curve to compare (give --codec 'NAME:KEY=a|b|c' or --curve LABEL=MODEL,...)")
+        return ""
+    result["curves"] = {name: [{"codec": p["codec"], "bpp": p["bpp"], "miou_gt": p["miou_gt"], "psnr_db": p["psnr_db"]}
+                               for p in points] for name, points in curves.items()}
+    plots = plot_rate_curves(curves, out / "plots", title=title)
+    text = "\n" + "\n".join(f"![{p.stem}](plots/{p.name})" for p in plots) + "\n"
+    if args.bd_reference:
+        table = bd_table(curves, reference=args.bd_reference, method=args.bd_method, max_bpp=args.bd_max_bpp)
+        markdown = bd_markdown(table, reference=args.bd_reference, method=args.bd_method, max_bpp=args.bd_max_bpp)
+        print(markdown)
+        result["bd"] = {"reference": args.bd_reference, "method": args.bd_method, "max_bpp": args.bd_max_bpp, "rows": table}
+        text += "\n" + markdown + "\n"
+    return text
 
 
 def _encode(args: argparse.Namespace) -> int:
@@ -194,6 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=[256, 512], help="image size (default: 256 512)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (synthetic data)")
     p.add_argument("--teacher", default=DEFAULT_TEACHER, help=f"zoo teacher or local folder (default: {DEFAULT_TEACHER})")
+    p.add_argument("--curve", action="append", metavar="LABEL=MODEL,...",
+                   help="vqvae models forming one rate curve (repeatable), e.g. VQ-VAE=vq-vae-r4,vq-vae-r8,vq-vae-r16")
+    p.add_argument("--bd-reference", default=None, metavar="CURVE",
+                   help="curve the others are compared with: BD-rate, BD-mIoU, BD-PSNR (curves come from --curve and "
+                        "from --codec specs with alternatives, e.g. 'jpeg:quality=5|10|20' is the curve 'jpeg:quality=*')")
+    p.add_argument("--bd-max-bpp", type=float, default=None, help="BD-mIoU / BD-PSNR over rates up to this bpp only")
+    p.add_argument("--bd-method", default="pchip", choices=["pchip", "cubic"], help="BD interpolation (default pchip)")
+    p.add_argument("--label-mapping", default=None, metavar="FILE|NAME",
+                   help="maps the teacher's classes onto the dataset's (default: identity or the shipped mapping of the pair)")
     p.add_argument("--coder", default="range", choices=["range", "huffman", "fixed"], help="index coder of --models")
     p.add_argument("--rows-per-slice", type=int, default=4, help="index rows per packet of --models (default: 4)")
     p.add_argument("--lpips", action="store_true", help="add LPIPS (needs the VGG16 and LPIPS weight files)")

@@ -18,12 +18,15 @@ Example
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 from torch import nn
 
 from gosvae.codecs import build_codec, parse_codec_spec
 from gosvae.evaluation import evaluate_codec, evaluate_teacher_on_clean
+from gosvae.labels import label_space_of, scoring_teacher
+from gosvae.rate_curves import expand_codec_spec, parse_curve
 from gosvae.teachers import load_teacher
 from gosvae.training.data import MaterializedData
 
@@ -35,6 +38,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("bpp", "bpp", "{:.3f}"),
     ("parameters_m", "Params (M)", "{:.3f}"),
     ("miou_gt", "mIoU (GT)", "{:.4f}"),
+    ("miou_gt_ci", "± (95 %)", "{:.3f}"),
     ("pixel_accuracy", "Pixel acc.", "{:.4f}"),
     ("miou_teacher", "mIoU (teacher)", "{:.4f}"),
     ("mse", "MSE", "{:.5f}"),
@@ -53,40 +57,69 @@ def evaluate_models(
     lpips: nn.Module | None = None,
     batch_size: int = 8,
     codecs: Sequence[str] = (),
+    curves: Sequence[str] = (),
+    dataset_classes: Sequence[str] | None = None,
+    label_mapping: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per ``vqvae`` model in ``models`` (zoo names or model folders, coded with ``coder``)
-    and per codec spec in ``codecs``, after a teacher row; see :func:`evaluate_codecs`."""
-    specs = [(name, "vqvae", {"model": name, "coder": coder, "rows_per_slice": rows_per_slice}) for name in models]
-    specs += [(spec, *parse_codec_spec(spec)) for spec in codecs]
-    return evaluate_codecs(specs, teacher=teacher, data=data, lpips=lpips, batch_size=batch_size)
+    """One row per ``vqvae`` model in ``models`` (zoo names or model folders, coded with ``coder``),
+    per operating point of each codec spec in ``codecs`` (``jpeg:quality=5|10|20`` gives three,
+    see :func:`gosvae.rate_curves.expand_codec_spec`) and per model of each ``LABEL=MODEL,...`` in
+    ``curves``, after a teacher row; rows of a curve carry its name in ``curve``. Scores are in the
+    label space of ``dataset_classes`` (see :func:`evaluate_codecs`)."""
+    vqvae = {"coder": coder, "rows_per_slice": rows_per_slice}
+    specs = [(name, "vqvae", {"model": name, **vqvae}, None) for name in models]
+    for codec_spec in codecs:
+        curve, points = expand_codec_spec(codec_spec)
+        specs += [(point, *parse_codec_spec(point), curve if len(points) > 1 else None) for point in points]
+    for text in curves:
+        label, names = parse_curve(text)
+        specs += [(name, "vqvae", {"model": name, **vqvae}, label) for name in names]
+    return evaluate_codecs(specs, teacher=teacher, data=data, lpips=lpips, batch_size=batch_size,
+                           dataset_classes=dataset_classes, label_mapping=label_mapping)
 
 
 def evaluate_codecs(
-    specs: Sequence[tuple[str, str, dict[str, Any]]],
+    specs: Sequence[tuple[str, str, dict[str, Any]] | tuple[str, str, dict[str, Any], str | None]],
     *,
     teacher: str,
     data: MaterializedData,
     lpips: nn.Module | None = None,
     batch_size: int = 8,
+    dataset_classes: Sequence[str] | None = None,
+    label_mapping: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per ``(label, codec name, params)`` in ``specs``, after a teacher row.
+    """One row per ``(label, codec name, params[, curve])`` in ``specs``, after a teacher row.
+
+    With ``dataset_classes`` the teacher is scored in that label space: through the identity, the
+    mapping shipped for its space and the dataset's, or ``label_mapping`` (a file or shipped name);
+    spaces that differ without a mapping → one-line :class:`~gosvae.errors.UserError` before any
+    codec runs. Every row then carries ``label_space``.
 
     Output: list of flat dicts with the keys of :data:`COLUMNS` (``lpips`` only with ``lpips``),
     ``codec`` (the label), ``num_images``, and for codecs ``scheme``, ``ratio`` (when the codec
     describes one) and ``describe``. Every codec is built (and its parameters checked) before any
     is evaluated.
     """
-    codecs = [(label, build_codec(name, params, where=f"codec {label!r}")) for label, name, params in specs]
+    specs = [(*spec, None) if len(spec) == 3 else spec for spec in specs]
+    codecs = [(label, build_codec(name, params, where=f"codec {label!r}"), curve) for label, name, params, curve in specs]
     teacher_model = load_teacher(teacher)
+    space = ""
+    if dataset_classes is not None:
+        teacher_model, mapping = scoring_teacher(
+            teacher_model, dataset_space=label_space_of(dataset_classes), mapping=label_mapping
+        )
+        space = mapping.target.name if mapping.name == "identity" else f"{mapping.target.name} ({mapping.describe()})"
     reference = evaluate_teacher_on_clean(teacher_model, data=data, batch_size=batch_size)
     rows: list[dict[str, Any]] = [
         {"codec": f"original (teacher {teacher})", "num_images": len(data), "miou_gt": reference["miou_gt"],
-         "pixel_accuracy": reference["pixel_accuracy"], "miou_teacher": 1.0, "mse": 0.0}
+         "pixel_accuracy": reference["pixel_accuracy"], "miou_teacher": 1.0, "mse": 0.0, "label_space": space}
     ]
-    for label, codec in codecs:
+    for label, codec, curve in codecs:
         row = evaluate_codec(codec, teacher=teacher_model, data=data, lpips=lpips, batch_size=batch_size, label=label)
         if "ratio" in row["describe"]:
             row["ratio"] = row["describe"]["ratio"]
+        row["curve"] = curve
+        row["label_space"] = space
         rows.append(row)
     return rows
 
@@ -97,9 +130,14 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     lines = ["| Model | " + " | ".join(header for _, header, _ in columns) + " |",
              "|---|" + "---:|" * len(columns)]
     for row in rows:
-        cells = [fmt.format(row[key]) if row.get(key) is not None else "" for key, _, fmt in columns]
+        cells = [fmt.format(row[key]) if _present(row.get(key)) else "" for key, _, fmt in columns]
         lines.append(f"| {row['codec']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _present(value: Any) -> bool:
+    """A value to print: not missing and not NaN (e.g. the parameter count of a byte codec)."""
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def compressai_json(rows: Sequence[dict[str, Any]], *, name: str, description: str) -> dict[str, Any]:

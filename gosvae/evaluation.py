@@ -14,14 +14,16 @@ Example
 
 from __future__ import annotations
 
-from typing import Any
+import math
+
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
 from gosvae.codecs import Codec
 from gosvae.datasets import IGNORE_INDEX
-from gosvae.metrics import SegmentationMeter, mse, psnr
+from gosvae.metrics import SegmentationMeter, mean_confidence_interval, mse, psnr
 from gosvae.teachers import Teacher
 from gosvae.training.data import MaterializedData
 
@@ -80,6 +82,7 @@ def evaluate_codec(
         "bpp": mean_bytes * 8.0 / (height * width),
         "parameters_m": parameters / 1e6 if parameters is not None else float("nan"),
         "miou_gt": float(vs_gt.mean_iou()),
+        "miou_gt_ci": _interval_half_width(vs_gt.per_image_miou),
         "pixel_accuracy": float(vs_gt.pixel_accuracy()),
         "miou_teacher": float(vs_teacher.mean_iou()),
         "mse": float(torch.cat(mses).mean()),
@@ -99,3 +102,11 @@ def evaluate_teacher_on_clean(teacher: Teacher, *, data: MaterializedData, batch
     for images, labels in data.batches(batch_size=batch_size):
         meter.update(teacher.predict(images), labels)
     return {"miou_gt": float(meter.mean_iou()), "pixel_accuracy": float(meter.pixel_accuracy())}
+
+
+def _interval_half_width(per_image_miou: Sequence[float]) -> float:
+    """Half-width of the 95 % Student-t interval of the per-image mIoU values (NaN below 2 images)."""
+    values = [v for v in per_image_miou if not math.isnan(v)]
+    if len(values) < 2:
+        return math.nan
+    return float(mean_confidence_interval(values)[1])

@@ -51,7 +51,7 @@ __all__ = [
     "write_json_atomic",
 ]
 
-TEXT_COLUMNS = {"key", "codec", "codec_type", "scheme", "codec_name", "source_coder", "codec_params", "channel"}
+TEXT_COLUMNS = {"key", "codec", "codec_type", "scheme", "codec_name", "source_coder", "codec_params", "channel", "label_space"}
 #: ``codec`` is the curve label; the others come from ``Codec.describe()`` (simulation.runner.codec_identity):
 #: ``codec_type`` the registry name, ``codec_name`` the model (or the codec name), ``source_coder``,
 #: ``rows_per_slice`` and ``ratio`` where the codec describes them (empty / NaN otherwise), and
@@ -63,7 +63,10 @@ METRIC_COLUMNS = [
     "raw_ber", "ber", "packet_loss_rate", "packet_error_rate", "images_intact",
     "miou_gt", "miou_gt_ci_low", "miou_gt_ci_high", "miou_gt_image_mean", "miou_teacher", "pixel_accuracy",
     "mse", "psnr_db", "concealed_fraction", "decode_failure_rate", "miou_gt_clean", "miou_teacher_clean", "psnr_db_clean", "point_seed",
+    "label_space",
 ]
+#: ``label_space``: the classes mIoU and pixel accuracy were computed in, and how the teacher's
+#: classes were brought there, e.g. ``camvid-11 (cityscapes-19 → camvid-11, cityscapes-19_to_camvid-11)``.
 TIME_COLUMNS = ["link_seconds", "decode_seconds", "wall_seconds"]
 """Columns that measure time: they differ between runs, everything else is reproducible."""
 

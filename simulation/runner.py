@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from gosvae.codecs import Bitstream, Codec, build_codec
 from gosvae.errors import UserError
+from gosvae.labels import LabelMapping, dataset_class_names, label_space_of, scoring_teacher
 from simulation.link import Link, LinkStats
 from simulation.scenario import CodecSection, LoadedScenario
 from simulation.scores import ImageScores, aggregate_scores, score_images
@@ -185,6 +186,7 @@ class Runner:
         self._links: dict[str, Link] = {}
         self.images = self.labels = self.teacher_labels = torch.empty(0)
         self.teacher: torch.nn.Module | None = None
+        self.label_mapping: LabelMapping | None = None
 
     @contextmanager
     def _stage(self, name: str) -> Iterator[None]:
@@ -205,7 +207,7 @@ class Runner:
         spec = self.scenario.dataset
         with self._stage("load_data"):
             dataset = build_dataset(
-                name=spec.name, split=spec.split, root=spec.root, num_images=spec.num_images,
+                name=spec.name, split=spec.split, root=spec.resolved_root, num_images=spec.num_images,
                 size=tuple(spec.size) if spec.size else None, seed=spec.seed,
             )
             if len(dataset) == 0:
@@ -217,7 +219,12 @@ class Runner:
             self.images = torch.stack([img for img, _ in items])  # CPU: the codecs run there
             self.labels = torch.stack([label.long() for _, label in items])
         with self._stage("load_models"):
-            self.teacher = load_scenario_teacher(self.scenario.teacher, device=self.device)
+            teacher = load_scenario_teacher(self.scenario.teacher, device=self.device)
+            # Scores are computed in the dataset's label space; a teacher of another space is seen
+            # through the declared mapping (a one-line error if none is declared).
+            self.teacher, self.label_mapping = scoring_teacher(
+                teacher, dataset_space=label_space_of(dataset_class_names(dataset)), mapping=self.scenario.label_mapping
+            )
             codecs = {
                 c.curve_label: build_codec(c.codec, c.params, where=f"codecs[{i}].params")
                 for i, c in enumerate(self.scenario.codecs)
@@ -240,6 +247,16 @@ class Runner:
             clean = self._decode_and_score(codec, [s.packets for s in streams], list(range(len(streams))), stage="clean_")
             self.codecs[label] = PreparedCodec(section, codec, streams, clean, aggregate_scores(clean), budgets)
         self.codecs = {label: self.codecs[label] for label in codecs}  # scenario order
+
+    @property
+    def label_space_text(self) -> str:
+        """The label space of the scores and the mapping that led there (result files)."""
+        mapping = self.label_mapping
+        if mapping is None:
+            return ""
+        if mapping.name == "identity":
+            return f"{mapping.target.name} (identity)"
+        return f"{mapping.target.name} ({mapping.source.name} → {mapping.target.name}, {mapping.name})"
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -325,6 +342,7 @@ class Runner:
             "miou_teacher_clean": prepared.clean_row["miou_teacher"],
             "psnr_db_clean": prepared.clean_row["psnr_db"],
             "point_seed": point.seed(self.scenario.seed),
+            "label_space": self.label_space_text,
             "link_seconds": link_seconds,
             "decode_seconds": decode_seconds,
             "wall_seconds": time.perf_counter() - start,

@@ -90,8 +90,17 @@ class DatasetSection(_Section):
     split: str = "val"
     num_images: PositiveInt = 16
     size: list[PositiveInt] | None = Field(None, description="[height, width]; null: the dataset's own")
+    # A folder, or a setting such as ${CAMVID_ROOT:-../shared/datasets/camvid} read from the
+    # environment when the run starts (the resolved scenario keeps the setting as written).
     root: str | None = None
     seed: int = Field(0, ge=0)
+
+    @property
+    def resolved_root(self) -> str | None:
+        """``root`` with ``${VAR}`` / ``${VAR:-default}`` expanded (:func:`gosvae.datasets.roots.expand_root`)."""
+        from gosvae.datasets.roots import expand_root
+
+        return None if self.root is None else expand_root(self.root, field="dataset.root")
 
     @field_validator("size")
     @classmethod
@@ -185,6 +194,10 @@ class Scenario(_Section):
     seed: int = Field(0, ge=0, le=2**63 - 1)
     dataset: DatasetSection = DatasetSection()
     teacher: str = DEFAULT_TEACHER
+    # How the teacher's classes map onto the dataset's for scoring: a mapping file, a shipped
+    # mapping name (cityscapes-19_to_camvid-11) or "identity"; null: the identity for equal label
+    # spaces, else the mapping shipped for the pair (none → an error before anything runs).
+    label_mapping: str | None = None
     codecs: list[CodecSection] = Field(min_length=1)
     link: LinkConfig = LinkConfig()
     channel: ChannelSection = ChannelSection()
@@ -372,8 +385,14 @@ def _check_dataset(dataset: DatasetSection, *, source: str) -> None:
     reads_files = "root" in inspect.signature(cls).parameters
     if reads_files and dataset.root is None:
         raise ConfigError(f"{source}: dataset.root: dataset '{dataset.name}' reads files: give its root folder")
-    if reads_files and not Path(dataset.root).is_dir():
-        raise ConfigError(f"{source}: dataset.root: folder {dataset.root} does not exist")
+    if reads_files:
+        try:
+            folder = dataset.resolved_root
+        except UserError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        if not Path(folder).is_dir():
+            setting = f" (from the setting {dataset.root}; set the environment variable it names)" if folder != dataset.root else ""
+            raise ConfigError(f"{source}: dataset.root: folder {folder} does not exist{setting}")
 
 
 def _check_channel(scenario: Scenario, *, source: str) -> None:
@@ -411,6 +430,7 @@ def _check_models(scenario: Scenario, *, source: str) -> None:
             ) from None
         if entry.kind != "teacher":
             raise ConfigError(f"{source}: teacher: zoo model {teacher!r} is a {entry.kind}, not a teacher")
+        _check_label_spaces(scenario, source=source)
         multiple = getattr(TEACHERS.get(entry.arch), "downsampling", 1) if entry.arch in TEACHERS else 1
         if size is not None and (size[0] % multiple or size[1] % multiple):
             raise ConfigError(
@@ -424,6 +444,17 @@ def _check_models(scenario: Scenario, *, source: str) -> None:
                 f"{source}: dataset.size: codec {codec.curve_label!r} needs height and width divisible "
                 f"by {multiple}, got {short_repr(size)}"
             )
+
+
+def _check_label_spaces(scenario: Scenario, *, source: str) -> None:
+    """The teacher's classes reach the dataset's through the identity, a shipped or a named mapping."""
+    from gosvae.labels import check_declared_spaces
+
+    field = "label_mapping" if scenario.label_mapping is not None else "teacher"
+    try:
+        check_declared_spaces(teacher=scenario.teacher, dataset=scenario.dataset.name, mapping=scenario.label_mapping)
+    except UserError as exc:
+        raise ConfigError(f"{source}: {field}: {exc}") from None
 
 
 def _build_codec(codec: CodecSection, *, index: int, source: str) -> Any:

@@ -147,6 +147,7 @@ def _json_extra(loaded: LoadedScenario, runner: Runner) -> dict[str, Any]:
         "snr_db": {d: snr_definition_text(d) for d in snr_definitions(loaded)},
         "clean": runner.clean_summary(),
         "teacher_on_original": runner.teacher_reference(),
+        "label_space": runner.label_space_text,
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 

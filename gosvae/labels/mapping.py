@@ -154,6 +154,6 @@ def resolve_mapping(source: LabelSpace, target: LabelSpace, *, mapping: str | Pa
         return load_mapping(shipped, source=source, target=target)
     raise UserError(
         f"the teacher predicts {source.name} classes but the dataset is labelled in {target.name}, and no "
-        f"mapping is shipped for them: name a mapping file (label_mapping: FILE.yaml)"
+        f"mapping is shipped for them: name a mapping file (scenario label_mapping, gosvae eval --label-mapping)"
     )
 

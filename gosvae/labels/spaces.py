@@ -22,7 +22,7 @@ from gosvae.datasets.ade20k import ADE20K_CLASSES
 from gosvae.datasets.base import CITYSCAPES_CLASSES, IGNORE_INDEX
 from gosvae.datasets.camvid import CAMVID_CLASSES
 
-__all__ = ["LabelSpace", "KNOWN_SPACES", "label_space_of"]
+__all__ = ["LabelSpace", "KNOWN_SPACES", "dataset_class_names", "label_space_of"]
 
 
 @dataclass(frozen=True)
@@ -83,3 +83,13 @@ def label_space_of(class_names: Sequence[str], *, name: str | None = None) -> La
         if space.class_names == names:
             return space
     return LabelSpace(f"custom-{len(names)}", names)
+
+
+def dataset_class_names(dataset: object) -> list[str]:
+    """The ``class_names`` a dataset declares (looking through ``torch.utils.data.Subset`` wrappers)."""
+    while not hasattr(dataset, "class_names") and hasattr(dataset, "dataset"):
+        dataset = dataset.dataset
+    names = getattr(dataset, "class_names", None)
+    if not names:
+        raise ValueError(f"dataset {type(dataset).__name__} declares no class_names (its label space)")
+    return list(names)

@@ -78,6 +78,9 @@ def test_run_writes_every_result_file(reference_run):
     assert manifest["command"] == f"simulate {scenario} --out {out}"
     assert manifest["snr_db"]["esno"].startswith("snr_db is Es/N0 in dB: average symbol energy (1")
     assert not list(out.glob("*.tmp"))
+    # mIoU is stated in its label space: the tiny teacher and synthetic-urban share cityscapes-19
+    assert {r["label_space"] for r in rows} == {"cityscapes-19 (identity)"}
+    assert data["label_space"] == "cityscapes-19 (identity)"
 
 
 def test_channel_extremes(reference_run):
