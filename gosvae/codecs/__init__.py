@@ -2,7 +2,8 @@
 
 Every codec subclasses :class:`~gosvae.codecs.base.Codec` (pydantic ``Params``, ``encode``,
 ``decode``, ``describe``, ``size_multiple``) and is registered by name in
-:data:`gosvae.registry.CODECS`. Built-in codecs: ``vqvae`` (the VQ-VAE / GOS-VAE family) and, when
+:data:`gosvae.registry.CODECS`. Built-in codecs: ``vqvae`` (the VQ-VAE / GOS-VAE family, VQ-GAN
+included), ``factorized-ae`` (Ballé 2017 autoencoder, factorized entropy model) and, when
 :mod:`gosvae.codecs.pillow_codecs` imports, the byte codecs ``jpeg``, ``jpeg2000``, ``webp``,
 ``avif``. A third-party package adds one through the ``gosvae.codecs`` entry-point group::
 
@@ -159,6 +160,17 @@ def _load_builtin_byte_codecs() -> None:
                 CODECS._entries[name] = RegistryEntry(name, None, f"failed to load: {exc}", "built-in")  # noqa: SLF001
 
 
+def _load_builtin_module(module: str, names: tuple[str, ...]) -> None:
+    """Import a built-in codec module (it registers ``names``); on ImportError list them as failed."""
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        for name in names:
+            if name not in CODECS._entries:  # noqa: SLF001 - record the failure like a broken plug-in
+                CODECS._entries[name] = RegistryEntry(name, None, f"failed to load: {exc}", "built-in")  # noqa: SLF001
+
+
 import gosvae.codecs.vqvae  # noqa: E402,F401 - registers the vqvae codec
 
 _load_builtin_byte_codecs()
+_load_builtin_module("gosvae.codecs.factorized_ae", ("factorized-ae",))  # the learned baseline (Ballé 2017)

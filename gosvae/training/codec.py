@@ -5,7 +5,12 @@ Schemes of the paper (Table IV) are configs of this one command:
 - VQ-VAE: ``objective.name: mse`` (L_v, eq. 4) from scratch;
 - GOS-VAE: ``objective.name: gos`` (L_s, eq. 5) from scratch, with a frozen ``teacher``;
 - GOS-VAE*: ``init_from: <a VQ-VAE zoo name or run folder>`` then ``gos``;
-- GOS-VAE†: the same with ``model.arch: residual`` (K = 12000).
+- GOS-VAE†: the same with ``model.arch: residual`` (K = 12000);
+- VQ-GAN: any of these plus a ``gan:`` section (PatchGAN, hinge loss, perceptual term:
+  :mod:`gosvae.training.gan`).
+
+A config with ``model.arch: factorized-ae`` trains the Ballé 2017 baseline instead
+(:mod:`gosvae.training.factorized_ae`).
 
 Dead codes are restarted from encoder outputs every ``codebook.restart_dead_every`` steps. At the
 end the index prior (empirical index distribution over the training images, Laplace-smoothed) is
@@ -37,6 +42,7 @@ from gosvae.training.config import DataConfig, OptimConfig, RunConfig, StrictMod
 from gosvae.training.data import MaterializedData
 from gosvae.training.loop import build_optimizer, run_training_loop
 from gosvae.training.device import resolve_device
+from gosvae.training.gan import GAN_LOG_FIELDS, GanConfig, GanTraining
 from gosvae.training.teacher import initial_weights, materialize
 from gosvae.yaml_config import validate_model
 
@@ -73,6 +79,7 @@ class CodecTrainingConfig(StrictModel):
     objective: ObjectiveConfig
     codebook: CodebookConfig = CodebookConfig()
     source_coding: SourceCodingConfig = SourceCodingConfig()
+    gan: Optional[GanConfig] = None
     data: DataConfig
     optim: OptimConfig
     run: RunConfig
@@ -116,12 +123,13 @@ def train_codec(
     except TypeError as exc:
         raise UserError(f"{config_path}: model: {exc}") from None
     if config.init_from and not (resume and (out / "checkpoint.pt").is_file()):
-        model.load_state_dict(initial_weights(config.init_from))
+        weights = initial_weights(config.init_from)  # a VQ-GAN run's checkpoint also holds its discriminator
+        model.load_state_dict({k: v for k, v in weights.items() if not k.startswith("discriminator.")})
     # L_v ("mse") and the LPIPS-only objective train without the teacher; it is loaded for the
     # final evaluation only, so VQ-VAEs can be trained before the teacher exists.
-    needs_teacher = config.objective.name not in ("mse", "lpips")
+    needs_teacher = config.objective.name not in ("mse", "lpips") or (config.gan is not None and config.gan.needs_teacher)
     if needs_teacher and not config.teacher:
-        raise UserError(f"{config_path}: teacher: objective '{config.objective.name}' needs a teacher")
+        raise UserError(f"{config_path}: teacher: objective '{config.objective.name}' (or gan.perceptual) needs a teacher")
     teacher = load_teacher(config.teacher) if needs_teacher else None
     objective = build_objective(
         config.objective.name,
@@ -131,10 +139,12 @@ def train_codec(
         js_resolution=config.objective.js_resolution,
         ce_target=config.objective.ce_target,
     )
+    gan = GanTraining(config.gan, model=model, teacher=teacher) if config.gan is not None else None
     model.to(device)
     objective.to(device)  # holds the teacher (and LPIPS) when the objective uses them
     batch_data = train_data.to(device)
-    optimizer, scheduler = build_optimizer(model.parameters(), config.optim)
+    param_groups = [{"params": list(model.parameters())}] + ([gan.to(device).param_group()] if gan is not None else [])
+    optimizer, scheduler = build_optimizer(param_groups, config.optim)
     restart_until = int(config.codebook.stop_restarts_after * config.optim.steps)
 
     def train_step(step: int) -> dict[str, float]:
@@ -143,12 +153,16 @@ def train_codec(
         )
         output = model(images)
         losses = objective(images, output)
+        if gan is not None:
+            losses = gan.generator_losses(step, images, output, losses)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         if config.optim.grad_clip:
             nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
         optimizer.step()
         row = {k: float(v.detach()) for k, v in losses.items()}
+        if gan is not None:
+            row.update(gan.discriminator_step(step, images, output.x_hat, optimizer))
         row["perplexity"] = float(output.perplexity)
         every = config.codebook.restart_dead_every
         if every and (step + 1) % every == 0 and step + 1 <= restart_until:
@@ -158,10 +172,10 @@ def train_codec(
             row["restarted_codes"] = float(len(restarted)) * every  # logged as a mean over the window
         return row
 
-    log_fields = [*objective.weights.keys(), "total", "perplexity", "restarted_codes"]
+    log_fields = [*objective.weights.keys(), "total", "perplexity", "restarted_codes", *(GAN_LOG_FIELDS if gan else [])]
     seconds = run_training_loop(
         name=config.name,
-        model=model,
+        model=gan.wrap(model) if gan is not None else model,  # the checkpoint holds the discriminator too
         optimizer=optimizer,
         scheduler=scheduler,
         generator=generator,
@@ -207,6 +221,7 @@ def train_codec(
                 "init_from": config.init_from,
                 "teacher": config.teacher,
                 "objective": config.objective.model_dump(),
+                **({"gan": config.gan.model_dump(mode="json")} if config.gan is not None else {}),
                 "parameters": count_parameters(model),
                 "quality": {"dataset": f"{config.data.val.name}/{config.data.val.split}", **row},
             },
@@ -217,7 +232,13 @@ def train_codec(
 def train_codec_from_yaml(
     data: dict, *, config_path: str, command: str, resume: bool, export_zoo: bool, zoo_dir: Path | None = None
 ) -> int:
-    """CLI entry: validate the parsed YAML and train (``zoo_dir``: ``--export-zoo DIR``); prints the final row."""
+    """CLI entry: validate the parsed YAML and train (``zoo_dir``: ``--export-zoo DIR``); prints the final row.
+    ``model.arch: factorized-ae`` goes to :func:`gosvae.training.factorized_ae.train_factorized_ae_from_yaml`."""
+    if isinstance(data, dict) and isinstance(data.get("model"), dict) and data["model"].get("arch") == "factorized-ae":
+        from gosvae.training.factorized_ae import train_factorized_ae_from_yaml
+
+        return train_factorized_ae_from_yaml(data, config_path=config_path, command=command, resume=resume,
+                                             export_zoo=export_zoo, zoo_dir=zoo_dir)
     config = validate_model(data, CodecTrainingConfig, source=config_path)
     row = train_codec(config, config_path=config_path, command=command, resume=resume, export_zoo=export_zoo, zoo_dir=zoo_dir)
     print(
