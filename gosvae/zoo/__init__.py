@@ -3,7 +3,9 @@
 Each entry is a pair of files in this folder: ``NAME.safetensors`` (weights) and ``NAME.json``
 (metadata). The JSON records what is needed to rebuild and to trust the model:
 
-- ``name``, ``kind`` (``"teacher"`` or ``"codec"``), ``arch`` (registry name) and ``arch_config``;
+- ``name``, ``kind`` (``"teacher"`` or ``"codec"``), ``arch`` (registry name: ``"vqvae"`` for the
+  VQ-VAE family, VQ-GAN included, ``"factorized-ae"`` for the Ballé 2017 baseline, a teacher
+  architecture) and ``arch_config``;
 - ``config`` (the committed training config file), ``command`` (the exact command that made it),
   ``data`` (dataset, split, size), ``steps``;
 - ``quality``: the measured evaluation (e.g. clean-image mIoU on the synthetic val split).

@@ -30,6 +30,12 @@ def test_config_validates_and_builds(path):
         config = validate_model(data, TeacherTrainingConfig, source=str(path))
         teacher = build_teacher(config.arch, config.arch_config)
         assert teacher.num_classes == config.arch_config["num_classes"]
+    elif isinstance(data.get("model"), dict) and data["model"].get("arch") == "factorized-ae":  # Ballé 2017 baseline
+        from gosvae.models.factorized_ae import FactorizedAE
+        from gosvae.training.factorized_ae import FactorizedAETrainingConfig
+
+        config = validate_model(data, FactorizedAETrainingConfig, source=str(path))
+        FactorizedAE.from_config(config.model.model_dump())
     else:
         config = validate_model(data, CodecTrainingConfig, source=str(path))
         VQVAE(**config.model)
