@@ -14,10 +14,10 @@ Sub-commands
     (zoo names or model folders), ``--codec`` (repeatable) any registered codec with its
     parameters (``--codec jpeg:quality=30``); printed, and written as ``DIR/eval.md`` and
     ``DIR/eval.json`` (CompressAI-style).
-``gosvae encode IMAGE -o FILE.gosv [--model NAME] [--codec SPEC]`` / ``gosvae decode FILE.gosv -o IMAGE.png``
-    Code a real image file into a ``.gosv`` container and back. The container stores a ``vqvae``
-    model's id, so only ``vqvae`` codecs can be written; another ``--codec`` is refused with a
-    one-line error (exit 2).
+``gosvae encode IMAGE -o FILE.gosv [--codec SPEC | --model NAME --coder C --rows-per-slice N]`` / ``gosvae decode FILE.gosv -o IMAGE.png [--allow-model-paths]``
+    Code a real image file into a ``.gosv`` container with any registered codec and back
+    (:mod:`gosvae.image_files`); the container stores the codec spec, the image and coded sizes and
+    the packets. A file naming a model by path decodes only with ``--allow-model-paths``.
 """
 
 from __future__ import annotations
@@ -165,24 +165,17 @@ def _rate_curves_report(rows: list, *, args: argparse.Namespace, out, title: str
 
 
 def _encode(args: argparse.Namespace) -> int:
-    from gosvae.codecs import parse_codec_spec, validate_codec_params
     from gosvae.image_files import encode_image_file
 
-    params = {"model": args.model, "coder": args.coder, "rows_per_slice": args.rows_per_slice}
-    if args.codec:
-        name, given = parse_codec_spec(args.codec)
-        if name != "vqvae":
-            raise UserError(f"--codec {args.codec}: a .gosv container stores a vqvae model id; codec '{name}' cannot be "
-                            "written to one (use gosvae eval or a scenario for it)")
-        params.update(given)
-    checked = validate_codec_params("vqvae", params, where="--codec")
-    args.model = checked.model
     torch_threads(args.threads)
-    report = encode_image_file(args.image, args.output, model=checked.model, coder=checked.coder,
-                               rows_per_slice=checked.rows_per_slice)
+    report = encode_image_file(args.image, args.output, codec_spec=args.codec, model=args.model, coder=args.coder,
+                               rows_per_slice=args.rows_per_slice)
     h, w = report.image_size
     print(f"{args.image} ({h}x{w}) -> {args.output}: {report.file_bytes} bytes "
-          f"({report.payload_bytes} payload, {8 * report.payload_bytes / (h * w):.3f} bpp), model {args.model}")
+          f"({report.payload_bytes} payload, {report.bpp:.3f} bpp), codec {report.codec_spec}")
+    if report.model_paths:
+        print(f"note: the file names the model path {', '.join(report.model_paths)}; decoding it needs "
+              "gosvae decode --allow-model-paths")
     return 0
 
 
@@ -190,9 +183,12 @@ def _decode(args: argparse.Namespace) -> int:
     from gosvae.image_files import decode_image_file
 
     torch_threads(args.threads)
-    report = decode_image_file(args.file, args.output)
-    note = f", {100 * report.concealed_fraction:.1f}% of rows concealed" if report.concealed_fraction else ""
-    print(f"{args.file} -> {args.output} ({report.image_size[0]}x{report.image_size[1]}){note}")
+    report = decode_image_file(args.file, args.output, allow_model_paths=args.allow_model_paths)
+    note = f", {100 * report.concealed_fraction:.1f}% concealed" if report.concealed_fraction else ""
+    note += ", decoding FAILED: the image is the codec's fallback" if report.failed else ""
+    h, w = report.image_size
+    print(f"{args.file} -> {args.output} ({h}x{w}): {report.payload_bytes} payload bytes, {report.bpp:.3f} bpp, "
+          f"codec {report.codec_spec}{note}")
     return 0
 
 
@@ -250,20 +246,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.set_defaults(func=_eval)
 
-    p = sub.add_parser("encode", help="code an image file into a .gosv container")
+    p = sub.add_parser("encode", help="code an image file into a .gosv container (any registered codec)")
     p.add_argument("image", help="input image (PNG, JPEG, ...)")
     p.add_argument("-o", "--output", required=True, help="output .gosv file")
-    p.add_argument("--model", default="gos-vae-star-r4", help="vqvae model: zoo name or model folder (default: gos-vae-star-r4)")
     p.add_argument("--codec", default=None, metavar="SPEC",
-                   help="vqvae:KEY=VALUE,... (overrides --model/--coder/--rows-per-slice); other codecs cannot be containerised")
-    p.add_argument("--coder", default="range", choices=["range", "huffman", "fixed"], help="index coder")
-    p.add_argument("--rows-per-slice", type=int, default=4, help="index rows per slice (default: 4)")
+                   help="any registered codec as NAME[:KEY=VALUE,...], e.g. jpeg:quality=30 or "
+                        "vqvae:model=gos-vae-star-r4,coder=huffman (default: vqvae with --model)")
+    p.add_argument("--model", default=None, help="vqvae shorthand: zoo name or model folder (default: gos-vae-star-r4; "
+                   "a folder is stored as a path, whose decoding needs --allow-model-paths)")
+    p.add_argument("--coder", default=None, choices=["range", "huffman", "fixed"], help="vqvae shorthand: index coder (default: range)")
+    p.add_argument("--rows-per-slice", type=int, default=None, help="vqvae shorthand: index rows per slice (default: 4)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.set_defaults(func=_encode)
 
     p = sub.add_parser("decode", help="rebuild an image from a .gosv container")
-    p.add_argument("file", help="input .gosv file")
-    p.add_argument("-o", "--output", required=True, help="output image (PNG)")
+    p.add_argument("file", help="input .gosv file (format version 1 or 2)")
+    p.add_argument("-o", "--output", required=True, help="output image (.png keeps the decoded pixels exactly)")
+    p.add_argument("--allow-model-paths", action="store_true",
+                   help="let the file's codec spec name model folders by path (only for files you trust)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.set_defaults(func=_decode)
     return parser

@@ -114,8 +114,10 @@ def evaluate_codecs(
         {"codec": f"original (teacher {teacher})", "num_images": len(data), "miou_gt": reference["miou_gt"],
          "pixel_accuracy": reference["pixel_accuracy"], "miou_teacher": 1.0, "mse": 0.0, "label_space": space}
     ]
+    reference_labels = [teacher_model.predict(images) for images, _ in data.batches(batch_size=batch_size)]
     for label, codec, curve in codecs:
-        row = evaluate_codec(codec, teacher=teacher_model, data=data, lpips=lpips, batch_size=batch_size, label=label)
+        row = evaluate_codec(codec, teacher=teacher_model, data=data, lpips=lpips, batch_size=batch_size, label=label,
+                             reference_labels=reference_labels)
         if "ratio" in row["describe"]:
             row["ratio"] = row["describe"]["ratio"]
         row["curve"] = curve

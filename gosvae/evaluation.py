@@ -41,12 +41,15 @@ def evaluate_codec(
     batch_size: int = 8,
     lpips: nn.Module | None = None,
     label: str | None = None,
+    reference_labels: Sequence[torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """Table-I metrics of ``codec`` on ``data`` (see module docstring); a flat dict of numbers.
 
     ``label`` names the row (default: the codec's default label); ``scheme`` and ``describe``
     (the codec's :meth:`~gosvae.codecs.base.Codec.describe`) say what it is, ``decode_failures``
-    counts images the codec could not decode.
+    counts images the codec could not decode. ``reference_labels`` (optional): the teacher's labels
+    of the originals, one (b, H, W) tensor per batch of ``data.batches(batch_size=batch_size)``,
+    computed once when several codecs are evaluated on the same data.
     """
     num_classes = teacher.num_classes
     vs_gt = SegmentationMeter(num_classes=num_classes, ignore_index=IGNORE_INDEX)
@@ -57,7 +60,7 @@ def evaluate_codec(
     lpips_values: list[torch.Tensor] = []
     failures = 0
     height = width = 0
-    for images, labels in data.batches(batch_size=batch_size):
+    for batch_index, (images, labels) in enumerate(data.batches(batch_size=batch_size)):
         height, width = images.shape[-2:]
         streams = codec.encode(images)
         payload_bytes += [s.num_bytes for s in streams]
@@ -66,7 +69,8 @@ def evaluate_codec(
         x_hat = decoded.images
         predicted = teacher.predict(x_hat)
         vs_gt.update(predicted, labels)
-        vs_teacher.update(predicted, teacher.predict(images))
+        reference = reference_labels[batch_index] if reference_labels is not None else teacher.predict(images)
+        vs_teacher.update(predicted, reference)
         mses.append(mse(x_hat, images))
         psnrs.append(psnr(x_hat, images))
         if lpips is not None:
