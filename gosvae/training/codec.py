@@ -197,6 +197,8 @@ def train_codec(
     codec = VQVAECodec(model, name=config.name, coder=config.source_coding.coder, rows_per_slice=config.source_coding.rows_per_slice)
     eval_teacher = teacher if teacher is not None else load_teacher(config.teacher or DEFAULT_TEACHER)
     row = evaluate_codec(codec, teacher=eval_teacher, data=val_data, label=config.name)
+    if config.scheme:  # the codec built from bare weights has no zoo entry to name its scheme
+        row["scheme"] = row["describe"]["scheme"] = config.scheme
     row["train_seconds_this_run"] = round(seconds, 1)
     row["codes_used_on_val"] = int((index_counts(model, val_data) > 0).sum())
     (out / "final.json").write_text(json.dumps(row, indent=2) + "\n")
