@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Rebuild the CamVid models (real photos) from the committed configs, in dependency order:
-# teacher -> VQ-VAEs (from the synthetic-urban VQ-VAEs) -> GOS-VAE* (from them) -> GOS-VAE (scratch)
-# -> VQ-VAE-dagger (run folder only) -> GOS-VAE-dagger; then the Table IV ablation and the pilots
-# (run folders only, not exported). A job whose run folder holds a checkpoint resumes from it; a zoo
+# teacher -> VQ-VAEs (from the synthetic-urban VQ-VAEs) -> GOS-VAE* (from them) -> GOS-VAE (L_s only)
+# -> VQ-VAE-dagger (run folder only) -> GOS-VAE-dagger -> the learned baselines (factorized AE at three
+# rates, VQ-GAN from vq-vae-camvid-r4); then the Table IV ablation and the pilots (run folders only,
+# not exported). A job whose run folder holds a checkpoint resumes from it; a zoo
 # entry that exists is kept (delete gosvae/zoo/NAME.* to retrain it). Logs: runs/logs/NAME.log
 #
 #   CAMVID_ROOT=/data/camvid bash configs/train_camvid.sh           # everything
@@ -15,7 +16,10 @@ MODELS=(teacher_camvid_unet
         codecs/camvid/vq_vae_camvid_r4 codecs/camvid/gos_vae_star_camvid_r4
         codecs/camvid/vq_vae_camvid_r8 codecs/camvid/gos_vae_star_camvid_r8
         codecs/camvid/vq_vae_camvid_r16 codecs/camvid/gos_vae_star_camvid_r16
-        codecs/camvid/gos_vae_camvid_r4 codecs/camvid/vq_vae_dagger_camvid_r4 codecs/camvid/gos_vae_dagger_camvid_r4)
+        codecs/camvid/gos_vae_camvid_r4 codecs/camvid/gos_vae_camvid_r8 codecs/camvid/gos_vae_camvid_r16
+        codecs/camvid/vq_vae_dagger_camvid_r4 codecs/camvid/gos_vae_dagger_camvid_r4
+        codecs/baselines/factorized_ae_camvid_llow codecs/baselines/factorized_ae_camvid_lmid
+        codecs/baselines/factorized_ae_camvid_lhigh codecs/baselines/vq_gan_camvid_r4)
 RUNS=(codecs/camvid/ablation/jsd_perceptual codecs/camvid/ablation/jsd codecs/camvid/ablation/kld
       codecs/camvid/ablation/kld_perceptual codecs/camvid/ablation/ce codecs/camvid/ablation/ce_perceptual
       codecs/camvid/ablation/vq_vae_kld codecs/camvid/ablation/vq_vae_scratch pilots/teacher_camvid_unet_scratch)
