@@ -19,7 +19,7 @@ MODELS=(teacher_camvid_unet
         codecs/camvid/gos_vae_camvid_r4 codecs/camvid/gos_vae_camvid_r8 codecs/camvid/gos_vae_camvid_r16
         codecs/camvid/vq_vae_dagger_camvid_r4 codecs/camvid/gos_vae_dagger_camvid_r4
         codecs/baselines/factorized_ae_camvid_llow codecs/baselines/factorized_ae_camvid_lmid
-        codecs/baselines/factorized_ae_camvid_lhigh codecs/baselines/vq_gan_camvid_r4)
+        codecs/baselines/factorized_ae_camvid_lvlow codecs/baselines/vq_gan_camvid_r4)
 RUNS=(codecs/camvid/ablation/jsd_perceptual codecs/camvid/ablation/jsd codecs/camvid/ablation/kld
       codecs/camvid/ablation/kld_perceptual codecs/camvid/ablation/ce codecs/camvid/ablation/ce_perceptual
       codecs/camvid/ablation/vq_vae_kld codecs/camvid/ablation/vq_vae_scratch pilots/teacher_camvid_unet_scratch)
