@@ -184,8 +184,12 @@ def _decode(args: argparse.Namespace) -> int:
 
     torch_threads(args.threads)
     report = decode_image_file(args.file, args.output, allow_model_paths=args.allow_model_paths)
-    note = f", {100 * report.concealed_fraction:.1f}% concealed" if report.concealed_fraction else ""
+    note = (f", DAMAGED: {len(report.damaged_packets)} of {report.num_packets} packets fail their checksum "
+            "(decoded as lost)" if report.damaged_packets else "")
+    note += f", {100 * report.concealed_fraction:.1f}% concealed" if report.concealed_fraction else ""
     note += ", decoding FAILED: the image is the codec's fallback" if report.failed else ""
+    if report.format_version < 3:
+        note += f" (format {report.format_version} file: no checksums, damage shows only where the codec notices it)"
     h, w = report.image_size
     print(f"{args.file} -> {args.output} ({h}x{w}): {report.payload_bytes} payload bytes, {report.bpp:.3f} bpp, "
           f"codec {report.codec_spec}{note}")
@@ -260,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_encode)
 
     p = sub.add_parser("decode", help="rebuild an image from a .gosv container")
-    p.add_argument("file", help="input .gosv file (format version 1 or 2)")
+    p.add_argument("file", help="input .gosv file (format version 1, 2 or 3)")
     p.add_argument("-o", "--output", required=True, help="output image (.png keeps the decoded pixels exactly)")
     p.add_argument("--allow-model-paths", action="store_true",
                    help="let the file's codec spec name model folders by path (only for files you trust)")

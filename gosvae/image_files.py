@@ -42,7 +42,7 @@ from gosvae.codecs import build_codec, codec_class, parse_codec_spec, validate_c
 from gosvae.codecs.base import CodecParams
 from gosvae.errors import UserError
 from gosvae.source_coding.container import (
-    MAX_SIDE, MAX_SPEC_BYTES, ContainerContents, MalformedContainerError, read_container, write_container,
+    CONTAINER_VERSION, MAX_SIDE, MAX_SPEC_BYTES, ContainerContents, MalformedContainerError, read_container, write_container,
 )
 
 __all__ = [
@@ -78,6 +78,12 @@ class FileCodingReport:
         The codec's own decoding report of the image (decode only), e.g. the ``vqvae`` index map.
     model_paths : tuple[str, ...]
         Model parameters of the spec that are paths, not zoo names (decoding needs ``allow_model_paths``).
+    damaged_packets : tuple[int, ...]
+        Decode: the packets that failed their checksum in the file (decoded as lost, i.e. concealed).
+    num_packets : int
+        Packets in the file.
+    format_version : int
+        The ``.gosv`` format version; below 3 the file has no checksums (damage may go unnoticed).
     """
 
     codec_spec: str
@@ -90,6 +96,9 @@ class FileCodingReport:
     description: dict[str, Any] = field(default_factory=dict)
     details: Any = None
     model_paths: tuple[str, ...] = ()
+    damaged_packets: tuple[int, ...] = ()
+    num_packets: int = 0
+    format_version: int = CONTAINER_VERSION
 
     @property
     def bpp(self) -> float:
@@ -298,7 +307,8 @@ def encode_image_file(
     file_bytes = write_container(output_path, contents)
     model_paths = tuple(str(v) for k, v in codec.params.model_dump().items() if _names_model(k) and not _is_plain_model_name(v))
     return FileCodingReport(codec_spec=spec, image_size=(height, width), coded_size=coded, file_bytes=file_bytes,
-                            payload_bytes=stream.num_bytes, description=codec.describe(), model_paths=model_paths)
+                            payload_bytes=stream.num_bytes, description=codec.describe(), model_paths=model_paths,
+                            num_packets=len(stream.packets))
 
 
 def decode_image_file(container_path: str | Path, output_path: str | Path, *, allow_model_paths: bool = False) -> FileCodingReport:
@@ -307,7 +317,8 @@ def decode_image_file(container_path: str | Path, output_path: str | Path, *, al
     Parameters
     ----------
     container_path : str | Path
-        A ``.gosv`` file (format version 1 or 2), possibly damaged or made elsewhere.
+        A ``.gosv`` file (format version 1, 2 or 3), possibly damaged or made elsewhere. Packets that
+        fail their checksum (version 3) are decoded as lost: the codec conceals them.
     output_path : str | Path
         The image to write; its suffix picks the format (``.png`` keeps the decoded pixels exactly).
     allow_model_paths : bool
@@ -316,13 +327,14 @@ def decode_image_file(container_path: str | Path, output_path: str | Path, *, al
     Returns
     -------
     FileCodingReport
-        Sizes, the concealed fraction and ``failed`` of the codec's decode, its ``details``.
+        Sizes, the damaged packets, the concealed fraction and ``failed`` of the codec's decode, its
+        ``details``.
 
     Raises
     ------
     MalformedContainerError
-        One line naming the file: not a valid ``.gosv`` file, an untrusted or invalid codec spec,
-        sizes that do not fit the codec.
+        One line naming the file: not a valid ``.gosv`` file (a header that fails its checksum
+        included), an untrusted or invalid codec spec, sizes that do not fit the codec.
     UserError
         One line: unreadable file, unwritable ``output_path``, a model missing from the zoo.
     """
@@ -335,7 +347,7 @@ def decode_image_file(container_path: str | Path, output_path: str | Path, *, al
     except UserError as exc:
         raise UserError(f"{source}: {exc}") from None
     coded = contents.checked_coded_size(codec.size_multiple(), source=source)
-    decoded = codec.decode([contents.packets], image_size=coded)
+    decoded = codec.decode([contents.received()], image_size=coded)
     height, width = contents.image_size
     write_image(decoded.images[0, :, :height, :width], output_path)
     return FileCodingReport(
@@ -348,4 +360,7 @@ def decode_image_file(container_path: str | Path, output_path: str | Path, *, al
         failed=bool(decoded.failed[0]),
         description=codec.describe(),
         details=decoded.details[0] if decoded.details else None,
+        damaged_packets=contents.damaged,
+        num_packets=len(contents.packets),
+        format_version=contents.version,
     )

@@ -23,6 +23,8 @@ from typing import Any, Sequence, get_args
 
 from pydantic import BaseModel, ValidationError
 
+from gosvae.errors import bounded_repr
+
 __all__ = ["field_path", "first_problem", "short_repr"]
 
 _COMPARISONS = {
@@ -50,9 +52,9 @@ _PLAIN = {
 
 
 def short_repr(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters (one line)."""
-    text = repr(value).replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """``repr(value)`` cut to ``limit`` characters (one line), in time bounded by ``limit`` however
+    large or nested ``value`` is (:func:`gosvae.errors.bounded_repr`)."""
+    return bounded_repr(value, limit)
 
 
 def field_path(parts: Sequence[Any], *, where: str = "") -> str:
@@ -62,7 +64,8 @@ def field_path(parts: Sequence[Any], *, where: str = "") -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            text += ("." if text else "") + str(part)
+            name = str(part) if not isinstance(part, str) or len(part) <= 80 else part[:77] + "..."
+            text += ("." if text else "") + name.replace("\n", " ")
     return text or "(top level)"
 
 

@@ -1,10 +1,12 @@
 """Scenario files: the images, teacher, codecs, link, channel and sweep of a ``simulate`` run.
 
-A scenario is a YAML file (read with ``yaml.safe_load``) validated by :class:`Scenario`; every
-section rejects unknown keys. :func:`load_scenario` checks everything before anything runs (the
-zoo names exist, the channel model and its parameters, every swept value applied to the
-scenario) and reports the first problem as one line naming the file, the field path and what was
-expected, e.g. ``scenarios/x.yaml: link.rate: must be within [0.2, 0.925] for code 'ldpc', got 1.5``.
+A scenario is a YAML file (read within bounds by :func:`gosvae.yaml_config.read_yaml`: size,
+aliases, nesting, no duplicate key) validated by :class:`Scenario`; every section rejects unknown
+keys. :func:`load_scenario` checks everything before anything runs (the zoo names exist, the
+dataset split, the channel model and its parameters, the size of the sweep
+(:mod:`simulation.scenario_checks`), every swept value applied to the scenario) and reports the
+first problem as one line naming the file, the field path and what was expected, e.g.
+``scenarios/x.yaml: link.rate: must be within [0.2, 0.925] for code 'ldpc', got 1.5``.
 
 Format
 ------
@@ -42,7 +44,6 @@ Example
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -64,7 +65,21 @@ from gosvae import DEFAULT_TEACHER
 from gosvae.errors import ConfigError, UserError
 from gosvae.yaml_config import read_yaml
 from simulation.link.config import LinkConfig
-from simulation.messages import first_problem, short_repr
+from simulation.messages import first_problem
+from simulation.scenario_checks import (
+    MAX_IMAGE_PIXELS,
+    MAX_IMAGE_SIDE,
+    MAX_NUM_IMAGES,
+    check_dataset_split,
+    check_teacher_folder,
+    check_workload,
+    checked_num_images,
+)
+from simulation.scenario_checks import check_channel as _check_channel
+from simulation.scenario_checks import check_dataset_root as _check_dataset
+from simulation.scenario_checks import check_labels as _check_labels
+from simulation.scenario_checks import check_models as _check_models  # noqa: F401 - tests import it from here
+from simulation.scenario_checks import check_rates as _check_rates
 from simulation.sweep import SweepAxis, SweepPoint, check_sweep, expand_points, parse_sweep
 
 __all__ = [
@@ -88,7 +103,7 @@ class DatasetSection(_Section):
 
     name: str = "synthetic-urban"
     split: str = "val"
-    num_images: PositiveInt = 16
+    num_images: PositiveInt = Field(16, le=MAX_NUM_IMAGES)
     size: list[PositiveInt] | None = Field(None, description="[height, width]; null: the dataset's own")
     # A folder, or a setting such as ${CAMVID_ROOT:-../shared/datasets/camvid} read from the
     # environment when the run starts (the resolved scenario keeps the setting as written).
@@ -107,6 +122,8 @@ class DatasetSection(_Section):
     def _height_width(cls, size: list[int] | None) -> list[int] | None:
         if size is not None and len(size) != 2:
             raise ValueError("must be [height, width]")
+        if size is not None and (max(size) > MAX_IMAGE_SIDE or size[0] * size[1] > MAX_IMAGE_PIXELS):
+            raise ValueError(f"must be at most {MAX_IMAGE_SIDE} pixels per side and {MAX_IMAGE_PIXELS} pixels in all")
         return size
 
 
@@ -271,17 +288,23 @@ def _resolved_codec(codec: CodecSection) -> dict[str, Any]:
     return {"codec": codec.codec, "params": params, "label": codec.curve_label, "rate": rate}
 
 
-def load_scenario(path: str | Path, *, num_images: int | None = None, check_models: bool = True) -> LoadedScenario:
+def load_scenario(
+    path: str | Path, *, num_images: int | str | None = None, check_models: bool = True, allow_large: bool = False
+) -> LoadedScenario:
     """Read and fully validate a scenario file.
 
     Parameters
     ----------
     path : str | Path
-        The YAML file.
-    num_images : int | None
-        Overrides ``dataset.num_images`` (the ``--num-images`` option).
+        The YAML file (read within the bounds of :func:`gosvae.yaml_config.read_yaml`).
+    num_images : int | str | None
+        Overrides ``dataset.num_images`` (the ``--num-images`` option), checked like the file's
+        value; the file's own value is checked first all the same.
     check_models : bool
         Check that the teacher and codecs exist in the zoo (or as a folder) and fit the image size.
+    allow_large : bool
+        Run sweeps beyond :data:`~simulation.scenario_checks.MAX_POINT_IMAGES` points × images
+        (the ``--allow-large`` option).
 
     Output
     ------
@@ -295,29 +318,37 @@ def load_scenario(path: str | Path, *, num_images: int | None = None, check_mode
         raise ConfigError(f"{source}: the file is empty; expected a scenario (name, codecs, sweep, ...)")
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of scenario fields at the top level, got {type(data).__name__}")
-    if num_images is not None:
-        if num_images < 1:
-            raise ConfigError(f"--num-images: must be >= 1, got {num_images}")
-        dataset = data.get("dataset", {})
-        if isinstance(dataset, dict):  # otherwise validation reports the section as it is
-            data = {**data, "dataset": {**dataset, "num_images": num_images}}
-    return validate_scenario(data, source=source, check_models=check_models)
+    return validate_scenario(data, source=source, check_models=check_models, num_images=num_images, allow_large=allow_large)
 
 
-def validate_scenario(data: dict[str, Any], *, source: str, check_models: bool = True) -> LoadedScenario:
-    """Validate parsed scenario ``data`` (see :func:`load_scenario`)."""
+def validate_scenario(
+    data: dict[str, Any],
+    *,
+    source: str,
+    check_models: bool = True,
+    num_images: int | str | None = None,
+    allow_large: bool = False,
+) -> LoadedScenario:
+    """Validate parsed scenario ``data`` (see :func:`load_scenario`); every check runs before anything
+    is built or rendered."""
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {first_problem(exc, model=Scenario)}") from None
+    if num_images is not None:  # checked like the file's value, which was checked above
+        dataset = scenario.dataset.model_copy(update={"num_images": checked_num_images(num_images)})
+        scenario = scenario.model_copy(update={"dataset": dataset})
     _check_codecs(scenario, source=source)
     _check_labels(scenario, source=source)
     _check_rates(scenario, source=source)
     _check_dataset(scenario.dataset, source=source)
+    check_dataset_split(scenario.dataset, source=source)
     _check_channel(scenario, source=source)
     axes = parse_sweep(scenario.sweep, source=source)
+    check_workload(scenario, axes, source=source, allow_large=allow_large)  # before any combination is tried
     check_sweep(scenario, axes, source=source)
     if check_models:
+        check_teacher_folder(scenario.teacher, source=source)
         _check_models(scenario, source=source)
     loaded = LoadedScenario(scenario, axes, source)
     loaded.points  # noqa: B018 - key collisions raise here, before anything runs
@@ -340,132 +371,3 @@ def _check_codecs(scenario: Scenario, *, source: str) -> None:
             field, _, rest = problem.partition(":")
             head, dot, tail = field.partition(".")
             raise ConfigError(f"{source}: codecs[{i}].{codec.field(head)}{dot}{tail}:{rest}") from None
-
-
-def _check_rates(scenario: Scenario, *, source: str) -> None:
-    """``rate.match`` names another entry's label, and that entry has no ``match`` itself."""
-    by_label = {c.curve_label: c for c in scenario.codecs}
-    for i, codec in enumerate(scenario.codecs):
-        target = codec.rate.match if codec.rate is not None else None
-        if target is None:
-            continue
-        labels = ", ".join(repr(label) for label in by_label if label != codec.curve_label) or "none"
-        if target == codec.curve_label:
-            raise ConfigError(f"{source}: codecs[{i}].rate.match: an entry cannot match its own payload ({target!r})")
-        if target not in by_label:
-            raise ConfigError(f"{source}: codecs[{i}].rate.match: no codec entry labelled {target!r} (labels: {labels})")
-        other = by_label[target].rate
-        if other is not None and other.match is not None:
-            raise ConfigError(f"{source}: codecs[{i}].rate.match: entry {target!r} itself uses rate.match; match an entry with its own rate")
-
-
-def _check_labels(scenario: Scenario, *, source: str) -> None:
-    seen: dict[str, int] = {}
-    for i, codec in enumerate(scenario.codecs):
-        label = codec.curve_label
-        if any(ch in label for ch in ";=\n") or not label.strip():
-            raise ConfigError(f"{source}: codecs[{i}].label: must be a non-empty name without ';', '=' or line breaks, got {label!r}")
-        if label in seen:
-            field = "label" if codec.label is not None else codec.field("model") if codec._shorthand else "label"
-            raise ConfigError(
-                f"{source}: codecs[{i}].{field}: curve label {label!r} is also used by codecs[{seen[label]}]; "
-                "give each codec entry a distinct label"
-            )
-        seen[label] = i
-
-
-def _check_dataset(dataset: DatasetSection, *, source: str) -> None:
-    import gosvae.datasets  # noqa: F401 - registers the built-in datasets
-    from gosvae.registry import DATASETS
-
-    try:
-        cls = DATASETS.get(dataset.name)
-    except UserError as exc:
-        raise ConfigError(f"{source}: dataset.name: {exc}") from None
-    reads_files = "root" in inspect.signature(cls).parameters
-    if reads_files and dataset.root is None:
-        raise ConfigError(f"{source}: dataset.root: dataset '{dataset.name}' reads files: give its root folder")
-    if reads_files:
-        try:
-            folder = dataset.resolved_root
-        except UserError as exc:
-            raise ConfigError(f"{source}: {exc}") from None
-        if not Path(folder).is_dir():
-            setting = f" (from the setting {dataset.root}; set the environment variable it names)" if folder != dataset.root else ""
-            raise ConfigError(f"{source}: dataset.root: folder {folder} does not exist{setting}")
-
-
-def _check_channel(scenario: Scenario, *, source: str) -> None:
-    from channels import channel_class
-
-    try:
-        cls = channel_class(scenario.channel.model)
-    except UserError as exc:
-        raise ConfigError(f"{source}: channel.model: {exc}") from None
-    try:
-        cls.Params(**scenario.channel.params)
-    except ValidationError as exc:
-        raise ConfigError(f"{source}: {first_problem(exc, model=cls.Params, where='channel.params')}") from None
-
-
-def _check_models(scenario: Scenario, *, source: str) -> None:
-    """The teacher exists, every codec builds (its model exists), image sizes fit them all."""
-    import gosvae.teachers  # noqa: F401 - registers the built-in teachers
-    from gosvae.registry import TEACHERS
-    from gosvae.zoo import get_entry
-
-    size = scenario.dataset.size
-    teacher = scenario.teacher
-    if not Path(teacher).is_dir():
-        try:
-            entry = get_entry(teacher)
-        except UserError:
-            if any(sep in teacher for sep in ("/", "\\")) or teacher.startswith("."):
-                raise ConfigError(f"{source}: teacher: folder {teacher} does not exist") from None
-            from gosvae.zoo import list_entries
-
-            names = ", ".join(e.name for e in list_entries(kind="teacher")) or "none yet"
-            raise ConfigError(
-                f"{source}: teacher: unknown teacher {teacher!r}: give a zoo teacher ({names}) or a local folder"
-            ) from None
-        if entry.kind != "teacher":
-            raise ConfigError(f"{source}: teacher: zoo model {teacher!r} is a {entry.kind}, not a teacher")
-        _check_label_spaces(scenario, source=source)
-        multiple = getattr(TEACHERS.get(entry.arch), "downsampling", 1) if entry.arch in TEACHERS else 1
-        if size is not None and (size[0] % multiple or size[1] % multiple):
-            raise ConfigError(
-                f"{source}: dataset.size: teacher {teacher!r} needs height and width divisible by {multiple}, got {size}"
-            )
-    for i, codec in enumerate(scenario.codecs):
-        built = _build_codec(codec, index=i, source=source)
-        multiple = built.size_multiple()
-        if size is not None and (size[0] % multiple or size[1] % multiple):
-            raise ConfigError(
-                f"{source}: dataset.size: codec {codec.curve_label!r} needs height and width divisible "
-                f"by {multiple}, got {short_repr(size)}"
-            )
-
-
-def _check_label_spaces(scenario: Scenario, *, source: str) -> None:
-    """The teacher's classes reach the dataset's through the identity, a shipped or a named mapping."""
-    from gosvae.labels import check_declared_spaces
-
-    field = "label_mapping" if scenario.label_mapping is not None else "teacher"
-    try:
-        check_declared_spaces(teacher=scenario.teacher, dataset=scenario.dataset.name, mapping=scenario.label_mapping)
-    except UserError as exc:
-        raise ConfigError(f"{source}: {field}: {exc}") from None
-
-
-def _build_codec(codec: CodecSection, *, index: int, source: str) -> Any:
-    """Build the codec of an entry (cheap: models load on first use); a one-line error naming the
-    parameter whose value the codec's error quotes (e.g. an unknown ``model``)."""
-    from gosvae.codecs import build_codec
-
-    try:
-        return build_codec(codec.codec, codec.params, where=f"codecs[{index}].params")
-    except UserError as exc:
-        message = str(exc)
-        field = next((k for k, v in codec.params.items() if isinstance(v, str) and f"'{v}'" in message), None)
-        where = f"codecs[{index}].{codec.field(field)}" if field else f"codecs[{index}]"
-        raise ConfigError(f"{source}: {where}: {message}") from None

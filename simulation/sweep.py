@@ -55,6 +55,8 @@ __all__ = [
 
 SNR_PATH = "snr_db"
 MAX_VALUES_PER_AXIS = 10_000
+#: Largest |snr_db| (dB): beyond it the noise power over- or underflows the link's float32 numbers.
+MAX_ABS_SNR_DB = 100.0
 _NOT_SWEPT = {
     "codecs": "cannot be swept: list one entry per codec setting under codecs (each with its own label)",
     "codec": "cannot be swept: list one entry per codec setting under codecs (each with its own label)",
@@ -150,14 +152,26 @@ def parse_sweep(raw: Any, *, source: str) -> list[SweepAxis]:
         for i, value in enumerate(values):
             if not (value is None or isinstance(value, (str, int, float, bool))):
                 raise ConfigError(f"{source}: {where}[{i}]: must be a number, string, boolean or null, got {short_repr(value)}")
-            if path == SNR_PATH and (value is None or isinstance(value, (str, bool)) or not math.isfinite(value)):
+            if path == SNR_PATH and (value is None or isinstance(value, (str, bool)) or not _finite(value)):
                 raise ConfigError(f"{source}: {where}[{i}]: must be a finite number (dB), got {short_repr(value)}")
-        texts = [format_value(v) for v in values]
-        duplicate = next((t for i, t in enumerate(texts) if t in texts[:i]), None)
-        if duplicate is not None:
-            raise ConfigError(f"{source}: {where}: value {duplicate} appears more than once")
+            if path == SNR_PATH and abs(value) > MAX_ABS_SNR_DB:
+                raise ConfigError(f"{source}: {where}[{i}]: must lie within [-{MAX_ABS_SNR_DB:g}, {MAX_ABS_SNR_DB:g}] dB, "
+                                  f"got {short_repr(value)}")
+        seen: set[str] = set()
+        for text in (format_value(v) for v in values):
+            if text in seen:
+                raise ConfigError(f"{source}: {where}: value {short_repr(text)[1:-1]} appears more than once")
+            seen.add(text)
         axes.append(SweepAxis(str(path), tuple(values)))
     return axes
+
+
+def _finite(value: int | float) -> bool:
+    """A finite number that fits a float (``math.isfinite`` raises on a 400-digit integer)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _check_path_syntax(path: str, *, source: str) -> None:
@@ -201,6 +215,8 @@ def _expand_values(spec: Any, *, where: str, source: str) -> list[Any]:
     if isinstance(spec, list):
         if not spec:
             raise ConfigError(f"{source}: {where}: must list at least one value, got []")
+        if len(spec) > MAX_VALUES_PER_AXIS:
+            raise ConfigError(f"{source}: {where}: lists {len(spec)} values, more than {MAX_VALUES_PER_AXIS}")
         return list(spec)
     if isinstance(spec, Mapping):
         return _expand_range(spec, where=where, source=source)
@@ -218,7 +234,7 @@ def _expand_range(spec: Mapping[str, Any], *, where: str, source: str) -> list[A
         if key not in spec:
             raise ConfigError(f"{source}: {where}.{key}: required field is missing (a range needs start, stop and step)")
         value = spec[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
             raise ConfigError(f"{source}: {where}.{key}: must be a finite number, got {short_repr(value)}")
         numbers[key] = value
     start, stop, step = numbers["start"], numbers["stop"], numbers["step"]
@@ -226,8 +242,12 @@ def _expand_range(spec: Mapping[str, Any], *, where: str, source: str) -> list[A
         raise ConfigError(f"{source}: {where}.step: must be > 0, got {short_repr(step)}")
     if start > stop:
         raise ConfigError(f"{source}: {where}: start must be <= stop, got start {start} and stop {stop}")
-    count = math.floor((stop - start) / step + 1e-9) + 1
-    if count > MAX_VALUES_PER_AXIS:
+    span = (stop - start) / step  # inf when stop - start overflows: too many values in any case
+    count = math.floor(span + 1e-9) + 1 if math.isfinite(span) and span <= MAX_VALUES_PER_AXIS else None
+    if count is None or count > MAX_VALUES_PER_AXIS:
+        if count is None:  # (stop - start) / step is beyond what a float or the limit counts
+            raise ConfigError(f"{source}: {where}: the range from {start:g} to {stop:g} by {step:g} has more than "
+                              f"{MAX_VALUES_PER_AXIS} values")
         raise ConfigError(f"{source}: {where}: the range has {count} values, more than {MAX_VALUES_PER_AXIS}")
     integral = all(isinstance(v, int) for v in (start, step))
     return [start + i * step if integral else round(start + i * step, 9) for i in range(count)]

@@ -8,7 +8,13 @@ Each entry is a pair of files in this folder: ``NAME.safetensors`` (weights) and
   architecture) and ``arch_config``;
 - ``config`` (the committed training config file), ``command`` (the exact command that made it),
   ``data`` (dataset, split, size), ``steps``;
-- ``quality``: the measured evaluation (e.g. clean-image mIoU on the synthetic val split).
+- ``quality``: the measured evaluation (e.g. clean-image mIoU on the synthetic val split);
+- ``weights_sha256``: the SHA-256 of ``NAME.safetensors``, written by :func:`save_zoo_entry`.
+
+Entries are checked when read and loaded (:mod:`gosvae.zoo.integrity`): a malformed JSON, a
+weights file whose hash differs from ``weights_sha256``, or tensors that do not fit the model the
+entry describes are one-line :class:`~gosvae.errors.UserError` s, never a silently wrong model.
+Entries written before hashes existed (no ``weights_sha256``) load as before.
 
 Extra zoo folders (e.g. models a user trained, or tiny models in tests) are searched first when
 the environment variable ``GOSVAE_ZOO_PATH`` lists them (``os.pathsep``-separated). A model can
@@ -31,9 +37,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from gosvae.errors import UserError
+from gosvae.zoo.integrity import (
+    ENTRY_NAME_PATTERN,
+    HASH_FIELD,
+    check_entry_meta,
+    check_state_dict,
+    sha256_file,
+    verify_weights,
+)
 
 ZOO_DIR: Path = Path(__file__).resolve().parent
 
@@ -59,6 +74,7 @@ class ZooEntry:
     quality: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     directory: Path = ZOO_DIR
+    weights_sha256: str | None = None
 
     @property
     def weights_path(self) -> Path:
@@ -66,9 +82,20 @@ class ZooEntry:
 
 
 def _read_entry(path: Path) -> ZooEntry:
-    meta = json.loads(path.read_text())
+    """The entry of ``NAME.json`` at ``path``, checked (:func:`~gosvae.zoo.integrity.check_entry_meta`)."""
+    meta = check_entry_meta(path)
     known = {k: meta.pop(k) for k in list(meta) if k in ZooEntry.__dataclass_fields__ and k not in ("extra", "directory")}
+    if known.get("quality") is None:
+        known.pop("quality", None)
     return ZooEntry(**known, extra=meta, directory=path.parent)
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False where the name cannot exist (too long, ...)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def list_entries(*, kind: str | None = None) -> list[ZooEntry]:
@@ -83,18 +110,24 @@ def list_entries(*, kind: str | None = None) -> list[ZooEntry]:
 
 def get_entry(name: str) -> ZooEntry:
     """The entry called ``name``; a one-line :class:`UserError` listing the zoo if unknown."""
-    for directory in zoo_dirs():
-        path = directory / f"{name}.json"
-        if path.is_file():
-            return _read_entry(path)
+    if isinstance(name, str) and ENTRY_NAME_PATTERN.fullmatch(name):
+        for directory in zoo_dirs():
+            path = directory / f"{name}.json"
+            if _is_file(path):
+                return _read_entry(path)
     known = ", ".join(e.name for e in list_entries()) or "empty"
-    raise UserError(f"no model '{name}' in the zoo (available: {known}); see `gosvae zoo`")
+    raise UserError(f"no model '{str(name)[:120]}' in the zoo (available: {known}); see `gosvae zoo`")
 
 
 def is_model_path(spec: str) -> bool:
     """True when ``spec`` names a file or folder (a path separator, a leading '.', or it exists)
     rather than a zoo name."""
-    return any(sep in spec for sep in ("/", "\\")) or spec.startswith(".") or Path(spec).exists()
+    if any(sep in spec for sep in ("/", "\\")) or spec.startswith("."):
+        return True
+    try:
+        return Path(spec).exists()
+    except OSError:  # e.g. a name too long for the file system: not a zoo name either
+        return True
 
 
 def resolve_entry(spec: str, *, kind: str | None = None) -> ZooEntry:
@@ -112,7 +145,11 @@ def resolve_entry(spec: str, *, kind: str | None = None) -> ZooEntry:
         entry = get_entry(spec)
     else:
         path = Path(spec)
-        if path.is_dir():
+        try:
+            is_dir, is_json = path.is_dir(), path.is_file() and path.suffix == ".json"
+        except OSError as exc:
+            raise UserError(f"model '{spec[:120]}': not a usable path ({exc.strerror or exc})") from None
+        if is_dir:
             candidates = [_read_entry(p) for p in sorted(path.glob("*.json"))]
             candidates = [e for e in candidates if kind is None or e.kind == kind]
             if len(candidates) != 1:
@@ -120,13 +157,10 @@ def resolve_entry(spec: str, *, kind: str | None = None) -> ZooEntry:
                 found = ", ".join(e.name for e in candidates) or "none"
                 raise UserError(f"model folder '{spec}': expected exactly one {what}entry (NAME.json + NAME.safetensors), found {found}")
             entry = candidates[0]
-        elif path.is_file() and path.suffix == ".json":
-            try:
-                entry = _read_entry(path)
-            except (ValueError, TypeError) as exc:
-                raise UserError(f"model file '{spec}': not a zoo entry ({exc})") from None
+        elif is_json:
+            entry = _read_entry(path)
         else:
-            raise UserError(f"model '{spec}': no such folder or entry JSON file")
+            raise UserError(f"model '{spec[:120]}': no such folder or entry JSON file")
     if kind is not None and entry.kind != kind:
         where = "model" if is_model_path(spec) else "zoo model"
         raise UserError(f"{where} '{spec}' is a {entry.kind}, not a {kind}")
@@ -134,24 +168,28 @@ def resolve_entry(spec: str, *, kind: str | None = None) -> ZooEntry:
 
 
 def load_entry_weights(entry: ZooEntry) -> dict[str, torch.Tensor]:
-    """The state dict of ``entry`` (float16 tensors come back as float32)."""
-    if not entry.weights_path.is_file():
-        raise UserError(f"zoo entry '{entry.name}': weights file {entry.weights_path} is missing")
-    state = load_file(str(entry.weights_path))
+    """The state dict of ``entry`` (float16 tensors come back as float32), checked: the file's
+    SHA-256 against the entry's ``weights_sha256`` (when recorded), the tensors against the model
+    the entry describes. One-line :class:`UserError` otherwise."""
+    verify_weights(entry)
+    try:
+        state = load_file(str(entry.weights_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"zoo entry '{entry.name}': {entry.weights_path} is not a readable safetensors file ({text})") from None
+    check_state_dict(entry, state)
     return {k: v.float() if v.dtype == torch.float16 else v for k, v in state.items()}
 
 
 def load_zoo_weights(name: str) -> tuple[ZooEntry, dict[str, torch.Tensor]]:
-    """The entry and its state dict (safetensors: loading never executes code).
+    """The entry and its state dict (safetensors: loading never executes code), checked as in
+    :func:`load_entry_weights`.
 
     ``name`` is a zoo name or a path (see :func:`resolve_entry`). Weights stored in float16 (see
     :func:`half_precision_state`) come back as float32.
     """
     entry = resolve_entry(name) if is_model_path(name) else get_entry(name)
-    if not entry.weights_path.is_file():
-        raise UserError(f"zoo entry '{name}': weights file {entry.weights_path} is missing")
-    state = load_file(str(entry.weights_path))
-    return entry, {k: v.float() if v.dtype == torch.float16 else v for k, v in state.items()}
+    return entry, load_entry_weights(entry)
 
 
 def half_precision_state(
@@ -175,13 +213,42 @@ def save_zoo_entry(
 ) -> Path:
     """Write ``NAME.safetensors`` and ``NAME.json`` (``metadata['name']``) into ``directory``.
 
-    Returns the path of the JSON file.
+    The JSON is ``metadata`` plus ``weights_sha256``, the SHA-256 of the weights file just written
+    (a value given in ``metadata`` is replaced). Each file is written under a temporary name and
+    then renamed, so a reader never sees half a file. Returns the path of the JSON file.
     """
     directory = Path(directory) if directory is not None else ZOO_DIR
     directory.mkdir(parents=True, exist_ok=True)
     name = metadata["name"]
+    if not isinstance(name, str) or not ENTRY_NAME_PATTERN.fullmatch(name):
+        raise UserError(f"zoo entry name {str(name)[:120]!r}: expected a plain name (letters, digits, '.', '_', '-')")
     tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
-    save_file(tensors, str(directory / f"{name}.safetensors"))
+    weights_path = directory / f"{name}.safetensors"
+    temporary = weights_path.with_name(f".{name}.safetensors.tmp")
+    save_file(tensors, str(temporary))
+    digest = sha256_file(temporary)
+    os.replace(temporary, weights_path)
+    meta = {k: v for k, v in metadata.items() if k != HASH_FIELD} | {HASH_FIELD: digest}
     json_path = directory / f"{name}.json"
-    json_path.write_text(json.dumps(metadata, indent=2, sort_keys=False) + "\n")
+    temporary = json_path.with_name(f".{name}.json.tmp")
+    temporary.write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n")
+    os.replace(temporary, json_path)
     return json_path
+
+
+def add_weights_hash(json_path: Path) -> str:
+    """Record the SHA-256 of an entry's weights in its JSON (an entry written before hashes existed,
+    or by a process still running older code); an entry that has one keeps it. Returns the hash.
+
+    Example: ``for p in ZOO_DIR.glob("*.json"): add_weights_hash(p)``.
+    """
+    json_path = Path(json_path)
+    entry = _read_entry(json_path)
+    if entry.weights_sha256 is not None:
+        return entry.weights_sha256
+    meta = json.loads(json_path.read_text())
+    meta[HASH_FIELD] = sha256_file(entry.weights_path)
+    temporary = json_path.with_name(f".{json_path.name}.tmp")
+    temporary.write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n")
+    os.replace(temporary, json_path)
+    return meta[HASH_FIELD]

@@ -1,10 +1,11 @@
-"""The .gosv file container: layout (version 2, version 1 still read), round trip, bounds, and
-one-line errors for malformed files."""
+"""The .gosv file container: layout (version 3 with checksums; versions 2 and 1 still read), round
+trip, bounds, and one-line errors for malformed files."""
 
 from __future__ import annotations
 
 import io
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -33,9 +34,19 @@ def contents() -> ContainerContents:
     return ContainerContents(codec_spec=SPEC, image_size=(34, 45), coded_size=(36, 48), packets=packets)
 
 
+def _layout_v3(spec: bytes, sizes: tuple[int, int, int, int], packets: list[bytes]) -> bytes:
+    """The documented version-3 byte layout (header CRC-32, per-packet CRC-32 of length + bytes)."""
+    header = b"GOSV" + bytes([3]) + struct.pack(">H", len(spec)) + spec + struct.pack(">HHHHH", *sizes, len(packets))
+    out = header + struct.pack(">I", zlib.crc32(header))
+    for packet in packets:
+        length = struct.pack(">I", len(packet))
+        out += length + struct.pack(">I", zlib.crc32(length + packet)) + packet
+    return out
+
+
 def _layout(spec: bytes, sizes: tuple[int, int, int, int], packets: list[bytes], *, version: int = 2,
             count: int | None = None) -> bytes:
-    """The documented version-2 byte layout, assembled independently of the module."""
+    """The documented version-2 byte layout (still read), assembled independently of the module."""
     out = b"GOSV" + bytes([version]) + struct.pack(">H", len(spec)) + spec
     out += struct.pack(">HHHHH", *sizes, len(packets) if count is None else count)
     for packet in packets:
@@ -54,7 +65,15 @@ def _layout_v1(model_id: bytes, sizes: tuple[int, int, int, int], packets: list[
 def test_bytes_follow_the_documented_layout():
     contents = ContainerContents(codec_spec="jpeg:quality=30", image_size=(9000, 3), coded_size=(9000, 3),
                                  packets=[b"\xa1abc", b"", b"z" * 300])
-    assert pack_container(contents) == _layout(b"jpeg:quality=30", (9000, 3, 9000, 3), [b"\xa1abc", b"", b"z" * 300])
+    assert pack_container(contents) == _layout_v3(b"jpeg:quality=30", (9000, 3, 9000, 3), [b"\xa1abc", b"", b"z" * 300])
+
+
+def test_version_2_is_still_read():
+    data = _layout(b"jpeg:quality=30", (9000, 3, 9000, 3), [b"\xa1abc", b"", b"z" * 300])
+    contents = unpack_container(data)
+    assert contents.version == 2 and not contents.checksummed and contents.damaged == ()
+    assert contents.codec_spec == "jpeg:quality=30" and contents.coded_size == (9000, 3)
+    assert contents.packets == [b"\xa1abc", b"", b"z" * 300] == contents.received()
 
 
 def test_round_trip_through_a_path(tmp_path, contents):
@@ -62,7 +81,7 @@ def test_round_trip_through_a_path(tmp_path, contents):
     written = write_container(path, contents)
     assert written == path.stat().st_size
     loaded = read_container(path)
-    assert loaded == contents and loaded.version == 2 and loaded.index_shape is None
+    assert loaded == contents and loaded.version == 3 and loaded.index_shape is None and loaded.checksummed
     prior = np.linspace(1.0, 2.0, 50)
     original = decode_index_map(contents.packets, shape=(9, 12), prior=prior).indices
     np.testing.assert_array_equal(decode_index_map(loaded.packets, shape=(9, 12), prior=prior).indices, original)
@@ -87,7 +106,7 @@ def test_version_1_is_read_as_a_vqvae_spec():
     assert contents.image_size == (30, 45) and contents.index_shape == (8, 12) and contents.coded_size is None
     assert contents.packets == [b"\xa1abc", b"xy"]
     assert contents.checked_coded_size(4) == (32, 48)  # the index shape times the model's ratio
-    with pytest.raises(UserError, match="only version 2 is written"):
+    with pytest.raises(UserError, match="only version 3 is written"):
         pack_container(contents)
 
 
@@ -126,8 +145,8 @@ def test_bad_magic(contents):
 
 
 def test_unsupported_version():
-    message = _one_line_error(_layout(b"m", (4, 4, 4, 4), [], version=3))
-    assert "unsupported .gosv format version 3 (this gosvae reads versions 1 and 2)" in message
+    message = _one_line_error(_layout(b"m", (4, 4, 4, 4), [], version=4))
+    assert "unsupported .gosv format version 4 (this gosvae reads versions 1, 2 and 3)" in message
 
 
 def test_every_truncation_is_reported(contents):
@@ -227,8 +246,11 @@ def test_a_stream_that_is_not_a_gosv_file_is_not_read_to_its_end():
         ({"coded_size": (16385, 8)}, "coded_size"),
         ({"coded_size": (4, 8)}, "smaller than the image"),
         ({"coded_size": (2.5, 8)}, "coded_size"),
-        ({"coded_size": None}, "version 2 needs coded_size"),
-        ({"version": 3}, "version"),
+        ({"coded_size": None}, "version 3 needs coded_size"),
+        ({"coded_size": None, "version": 2}, "version 2 needs coded_size"),
+        ({"version": 4}, "version"),
+        ({"damaged": (0,)}, "damaged"),
+        ({"damaged": (0,), "packets": [b"x"], "version": 2}, "damaged"),
         ({"packets": [b""] * 70000}, "at most 65535"),
     ],
 )
