@@ -32,7 +32,9 @@ equalizer : "zf" | "mmse"
     computes it with Sionna's ``lmmse_equalizer`` and gives the same LLRs up to rounding.
 interleaver : "none" | "random"
     Bit interleaving inside each codeword (Sionna ``RandomInterleaver`` seeded with
-    ``interleaver_seed``). No effect without a channel code (the bits are sent as they are).
+    ``interleaver_seed``), applied to the encoder's output, so for LDPC after the code's own
+    3GPP bit interleaver (``ldpc.bit_interleaver``, on by default). No effect without a channel
+    code (the bits are sent as they are).
 interleaver_seed : int
     Seed of the interleaver's permutation (fixed, so runs are reproducible).
 snr_definition : "esno" | "ebno"
@@ -42,8 +44,20 @@ snr_definition : "esno" | "ebno"
     (bits_per_symbol * channel uses)`` of the call, so CRC, block padding, code redundancy and
     modulation padding all count as overhead.
 ldpc : LdpcSettings
-    ``iterations`` (20), ``check_node_update`` ("boxplus-phi"), ``early_exit`` (True: codewords
-    whose hard decisions already form a codeword skip the decoder, same output).
+    ``decoder`` ("fast"): "fast" is the compiled CPU decoder of
+    :mod:`~simulation.link.ldpc_fast` (layered normalized min-sum ``0.71 * min |x|``, stops
+    each codeword once its checks hold; tens of times Sionna's throughput, the same block
+    error rate within statistical error, ``docs/ldpc-decoder.md``); "sionna" is Sionna's
+    ``LDPC5GDecoder`` (flooding, fixed iteration count, differentiable, runs on the link's
+    device). ``iterations`` (20): the iteration cap of either. ``check_node_update``
+    ("boxplus-phi"): Sionna's check-node function, used by the "sionna" decoder only.
+    ``early_exit`` (True): codewords whose hard decisions already form a codeword skip Sionna's
+    decoder, same output (the fast decoder's own early stop makes the check unnecessary there).
+    ``bit_interleaver`` (True): the 3GPP rate-matching bit interleaver of TS 38.212 5.4.2.2
+    with ``Q_m = bits_per_symbol`` (it puts the systematic bits on the strongest bit levels of
+    the constellation; identity for BPSK). It is part of the code (encoder output, decoder
+    input, both decoders); ``interleaver: random`` is applied on top of it, to the encoder's
+    output.
 polar : PolarSettings
     ``decoder`` ("SCL"), ``list_size`` (8), ``iterations`` (20, for "BP").
 max_codewords_per_call : int
@@ -100,13 +114,15 @@ def max_block_size(code: str, rate: float) -> int | None:
 
 
 class LdpcSettings(BaseModel):
-    """5G LDPC decoder settings (Sionna ``LDPC5GDecoder``, flooding schedule)."""
+    """5G LDPC code and decoder settings (see ``ldpc`` in the module docstring)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    decoder: Literal["fast", "sionna"] = "fast"
     iterations: int = Field(20, ge=1, le=1000)
     check_node_update: Literal["boxplus-phi", "boxplus", "minsum", "offset-minsum"] = "boxplus-phi"
     early_exit: bool = True
+    bit_interleaver: bool = True
 
 
 class PolarSettings(BaseModel):

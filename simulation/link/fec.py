@@ -7,9 +7,15 @@ pair of each ``(k, n)`` is built on first use and kept by the instance. ``n`` is
 between 1/5, or 1/3 for k > 3824, and 948/1024, and at least 3 parity bits).
 
 - ``Uncoded``: ``n = k``, hard decisions of the LLRs.
-- ``LDPC5GCode``: Sionna ``LDPC5GEncoder``/``LDPC5GDecoder`` (rate matching included), decoder
-  calls of at most ``max_codewords_per_call`` codewords; with ``early_exit``, codewords whose
-  hard decisions already are codewords skip the decoder (:mod:`~simulation.link.ldpc_early_exit`).
+- ``LDPC5GCode``: Sionna ``LDPC5GEncoder`` (rate matching included; with ``bit_interleaver``,
+  the 3GPP bit interleaver with ``Q_m = bits_per_symbol``) and, per ``decoder``, the compiled
+  :class:`~simulation.link.ldpc_fast.FastLDPC5GDecoder` with the compiled
+  :class:`~simulation.link.ldpc_fast.FastLDPC5GEncoder` (bit-for-bit Sionna's encoder output;
+  CPU: tensors of another device are copied there and back), or Sionna's ``LDPC5GEncoder`` and
+  ``LDPC5GDecoder``, the decoder in calls of at most ``max_codewords_per_call`` codewords; with ``early_exit``, codewords whose hard decisions
+  already are codewords skip Sionna's decoder (:mod:`~simulation.link.ldpc_early_exit`). The
+  fast decoder has its own per-codeword early stop instead, and counts as early exits the
+  codewords whose hard decisions satisfied every check before its first iteration.
 - ``Polar5GCode``: Sionna ``Polar5GEncoder``/``Polar5GDecoder`` (uplink variant: the code adds
   its own CRC11, so ``n >= k + 11``; 20 <= k <= 1013, n <= 1088).
 
@@ -21,9 +27,9 @@ Example
 >>> code.codeword_bits(100)
 200
 >>> bits = torch.randint(0, 2, (4, 100)).float()
->>> decoded = code.decode(20.0 * (2 * code.encode(bits) - 1), k=100)
->>> torch.equal(decoded.bits, bits), decoded.early_exits
-(True, 4)
+>>> decoded = code.decode(20.0 * (2 * code.encode(bits) - 1), k=100)    # fast decoder
+>>> torch.equal(decoded.bits, bits)
+True
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from sionna.phy.fec.polar import Polar5GDecoder, Polar5GEncoder
 
 from simulation.link.config import MIN_BLOCK_SIZE, LdpcSettings, LinkConfig, PolarSettings
 from simulation.link.ldpc_early_exit import EarlyExitUnsupported, LDPC5GCodewordCheck
+from simulation.link.ldpc_fast import FastLDPC5GDecoder, FastLDPC5GEncoder
 
 __all__ = ["ChannelCode", "DecodeResult", "LDPC5GCode", "Polar5GCode", "Uncoded", "build_channel_code"]
 
@@ -45,6 +52,8 @@ _LDPC_MAX_RATE = 948 / 1024  # TS 38.212 5.4.2.1
 _LDPC_MIN_PARITY = 3
 _LDPC_BG2_MAX_K = 3824  # above it, base graph 1, whose lowest rate is 1/3 (BG2's is 1/5)
 _POLAR_CRC_BITS = 11
+
+_LdpcDecoder = FastLDPC5GDecoder | LDPC5GDecoder
 
 
 @dataclass(frozen=True)
@@ -110,7 +119,7 @@ class Uncoded(ChannelCode):
 
 
 class LDPC5GCode(ChannelCode):
-    """5G NR LDPC code with rate matching (Sionna), decoder early exit optional."""
+    """5G NR LDPC code with rate matching (Sionna), fast or Sionna decoder, early exit optional."""
 
     name = "ldpc"
 
@@ -127,7 +136,8 @@ class LDPC5GCode(ChannelCode):
         super().__init__(rate=rate, bits_per_symbol=bits_per_symbol, max_block_size=max_block_size, device=device)
         self.settings = settings
         self.max_codewords_per_call = max_codewords_per_call
-        self._coders: dict[tuple[int, int], tuple[LDPC5GEncoder, LDPC5GDecoder, LDPC5GCodewordCheck | None]] = {}
+        self._coders: dict[tuple[int, int], tuple[LDPC5GEncoder, _LdpcDecoder, LDPC5GCodewordCheck | None]] = {}
+        self._fast_encoders: dict[tuple[int, int], FastLDPC5GEncoder | None] = {}
 
     def codeword_bits(self, k: int) -> int:
         # At least 3 parity bits: with 1 or 2, rate matching of blocks of k <= 24 leaves the punctured
@@ -142,11 +152,16 @@ class LDPC5GCode(ChannelCode):
 
     def encode(self, bits: torch.Tensor) -> torch.Tensor:
         k = bits.shape[1]
-        encoder, _, _ = self._coder(k, self.codeword_bits(k))
-        return encoder(bits)
+        n = self.codeword_bits(k)
+        encoder, _, _ = self._coder(k, n)
+        fast = self._fast_encoders.get((k, n))
+        return fast(bits) if fast is not None else encoder(bits)
 
     def decode(self, llr: torch.Tensor, *, k: int) -> DecodeResult:
         _, decoder, check = self._coder(k, llr.shape[1])
+        if isinstance(decoder, FastLDPC5GDecoder):  # one call: its memory does not grow with the batch
+            bits, iterations = decoder(llr)
+            return DecodeResult(bits, int((iterations == 0).sum()))
         out = torch.empty(llr.shape[0], k, dtype=torch.float32, device=llr.device)
         pending = torch.arange(llr.shape[0], device=llr.device)
         early_exits = 0
@@ -163,21 +178,32 @@ class LDPC5GCode(ChannelCode):
                 out[rows] = decoder(llr[rows]).to(torch.float32)
         return DecodeResult(out, early_exits)
 
-    def _coder(self, k: int, n: int) -> tuple[LDPC5GEncoder, LDPC5GDecoder, LDPC5GCodewordCheck | None]:
+    def _coder(self, k: int, n: int) -> tuple[LDPC5GEncoder, _LdpcDecoder, LDPC5GCodewordCheck | None]:
         if (k, n) not in self._coders:
+            bits_per_symbol = self.bits_per_symbol if self.settings.bit_interleaver else None
             with warnings.catch_warnings():  # rates just above 948/1024 are legal after rounding
                 warnings.filterwarnings("ignore", message="Effective coderate", category=UserWarning)
-                encoder = LDPC5GEncoder(k, n, device=self.device)
-            decoder = LDPC5GDecoder(
-                encoder,
-                cn_update=self.settings.check_node_update,
-                num_iter=self.settings.iterations,
-                hard_out=True,
-                return_infobits=True,
-                device=self.device,
-            )
+                encoder = LDPC5GEncoder(k, n, num_bits_per_symbol=bits_per_symbol, device=self.device)
+            decoder: _LdpcDecoder
+            if self.settings.decoder == "fast":
+                decoder = FastLDPC5GDecoder(encoder, iterations=self.settings.iterations)
+                try:  # the same code bits as Sionna's encoder (tested), an order of magnitude sooner
+                    self._fast_encoders[(k, n)] = FastLDPC5GEncoder(encoder)
+                except ValueError:
+                    self._fast_encoders[(k, n)] = None
+            else:
+                decoder = LDPC5GDecoder(
+                    encoder,
+                    cn_update=self.settings.check_node_update,
+                    num_iter=self.settings.iterations,
+                    hard_out=True,
+                    return_infobits=True,
+                    device=self.device,
+                )
             check = None
-            if self.settings.early_exit:
+            # The fast decoder stops each codeword once its checks hold; the separate check costs
+            # more than that decoding (measured: docs/ldpc-decoder.md), so it serves Sionna's only.
+            if self.settings.early_exit and self.settings.decoder == "sionna":
                 try:
                     check = LDPC5GCodewordCheck(encoder, device=self.device)
                 except EarlyExitUnsupported as exc:

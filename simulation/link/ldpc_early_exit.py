@@ -6,7 +6,8 @@ through belief propagation.
 
 Why it is not a plain ``H @ c``: a 5G codeword on air lacks bits of the mother code (the first
 ``2Z`` systematic bits are always punctured, parity bits beyond ``n`` are cut by rate matching,
-filler bits are known zeros). The hard decisions ``t`` of the ``n`` sent bits form a valid
+filler bits are known zeros) and may be permuted by the 3GPP output bit interleaver (undone
+here first). The hard decisions ``t`` of the ``n`` sent bits form a valid
 codeword iff some values of the missing bits make ``H c = 0``. Built once per code:
 
 1. *peeling*: a missing parity bit that sits in a single remaining check can always satisfy it,
@@ -24,7 +25,7 @@ systems over GF(2); it runs once per (k, n) on bit-packed rows.
 
 Example
 -------
->>> encoder = LDPC5GEncoder(k=512, n=1024)
+>>> encoder = LDPC5GEncoder(k=512, n=1024, num_bits_per_symbol=4)   # 3GPP bit interleaver on
 >>> check = LDPC5GCodewordCheck(encoder)
 >>> bits = torch.randint(0, 2, (3, 512)).float()
 >>> valid, info = check(10.0 * (2 * encoder(bits) - 1))      # noiseless LLRs
@@ -39,6 +40,8 @@ import scipy.sparse as sp
 import torch
 from sionna.phy.fec.ldpc import LDPC5GEncoder
 
+from simulation.link.ldpc_fast import rate_matched_positions
+
 __all__ = ["EarlyExitUnsupported", "LDPC5GCodewordCheck"]
 
 
@@ -52,14 +55,15 @@ class LDPC5GCodewordCheck:
     Parameters
     ----------
     encoder : LDPC5GEncoder
-        The code (built without ``num_bits_per_symbol``, i.e. without the 5G output interleaver).
+        The code, with or without the 3GPP output bit interleaver (``num_bits_per_symbol``).
     device : str | torch.device
         Device of the precomputed matrices.
 
     Input
     -----
     llr : torch.Tensor
-        (G, n) float, Sionna's convention ``log P(b=1)/P(b=0)`` (hard decision: ``llr > 0``).
+        (G, n) float, Sionna's convention ``log P(b=1)/P(b=0)`` (hard decision: ``llr > 0``), bits
+        in the encoder's output order (interleaved when the encoder interleaves).
 
     Output
     ------
@@ -70,13 +74,11 @@ class LDPC5GCodewordCheck:
     """
 
     def __init__(self, encoder: LDPC5GEncoder, *, device: str | torch.device = "cpu") -> None:
-        if encoder.num_bits_per_symbol is not None:
-            raise ValueError("LDPC5GCodewordCheck needs an encoder without the 5G output interleaver")
-        k, k_ldpc, n_ldpc, z, n = encoder.k, encoder.k_ldpc, encoder.n_ldpc, encoder.z, encoder.n
-        compressed = np.concatenate([np.arange(k), np.arange(k_ldpc, n_ldpc)])  # filler bits removed
-        sent = compressed[2 * z : 2 * z + n]
-        if len(sent) != n:
-            raise EarlyExitUnsupported(f"n={n} exceeds the circular buffer of the code (k={k})")
+        k, k_ldpc, n_ldpc, n = encoder.k, encoder.k_ldpc, encoder.n_ldpc, encoder.n
+        try:  # mother-code bit of each received bit, the output interleaver undone
+            sent = rate_matched_positions(encoder)
+        except ValueError as exc:
+            raise EarlyExitUnsupported(str(exc)) from None
         known = np.zeros(n_ldpc, dtype=bool)
         known[sent] = True
         known[k:k_ldpc] = True  # filler bits, zero

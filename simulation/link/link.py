@@ -19,7 +19,7 @@ Example
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -37,7 +37,11 @@ from simulation.link.modem import Modem
 from simulation.link.segmentation import BlockLayout, bits_to_packets, packets_to_bits, plan_blocks, ragged_indices
 from simulation.link.stats import LinkStats
 
-__all__ = ["Link"]
+__all__ = ["Link", "STAGE_CLOCK"]
+
+#: Clock of ``LinkStats.stage_seconds``: wall-clock seconds. A benchmark on a shared machine may
+#: set ``simulation.link.link.STAGE_CLOCK = time.process_time`` to count this process's CPU only.
+STAGE_CLOCK: Callable[[], float] = time.perf_counter
 
 
 class Link:
@@ -253,7 +257,7 @@ def _as_bytes_list(packets: Sequence[bytes]) -> list[bytes]:
 
 
 class _StageTimer:
-    """Adds wall-clock seconds per named stage into a dict."""
+    """Adds seconds of :data:`STAGE_CLOCK` per named stage into a dict."""
 
     def __init__(self, seconds: dict[str, float], *, synchronize: bool) -> None:
         self.seconds = seconds
@@ -261,10 +265,10 @@ class _StageTimer:
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start = STAGE_CLOCK()
         try:
             yield
         finally:
             if self.synchronize:
                 torch.cuda.synchronize()
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + STAGE_CLOCK() - start
