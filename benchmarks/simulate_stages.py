@@ -5,10 +5,11 @@ and prints:
 
 1. preparation: loading images and models, the teacher on the originals, encoding, the clean
    decode and its scoring;
-2. the sweep points with reuse of clean-channel scores (the default of ``simulate``): link
-   (with the ``LinkStats.stage_seconds`` breakdown), codec decode, teacher;
-3. the same points again without reuse (every image decoded at every point), and whether both
-   gave the same numbers;
+2. the sweep points with reuse of clean-channel scores, of repeated receptions and of repeated
+   pixels (the default of ``simulate``): link (with the ``LinkStats.stage_seconds`` breakdown),
+   codec decode, teacher;
+3. the same points again without reuse (every image decoded and labelled at every point), and
+   whether both gave the same numbers;
 4. the link against the same Sionna blocks wired by hand on the packets of one point
    (``benchmarks/link_throughput.py``; Rayleigh block fading + LDPC scenarios only; the direct
    chain needs equal packet lengths, so its packets are zero-padded to the longest one).
@@ -17,6 +18,9 @@ Usage::
 
     MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736 MALLOC_TOP_PAD_=1073741824 \\
     OMP_NUM_THREADS=2 python benchmarks/simulate_stages.py [SCENARIO] [--num-images N] [--max-points K]
+
+``--plain-receiver`` runs the receiver as before issue 17 (the teacher's own ``predict``, reuse of
+intact images only); ``benchmarks/default_job.py`` compares both in one run.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-points", type=int, help="only the first K sweep points")
     parser.add_argument("--skip-no-reuse", action="store_true", help="do not time the run without reuse")
     parser.add_argument("--repeats", type=int, default=2, help="repeats of the link comparison (best kept)")
+    parser.add_argument("--plain-receiver", action="store_true",
+                        help="the teacher's own predict and reuse of intact images only (the receiver before issue 17)")
     return parser.parse_args()
 
 
@@ -72,7 +78,8 @@ def main() -> None:
     print(f"{s.name}: {len(points)} points, {s.dataset.num_images} images {s.dataset.size}, {len(s.codecs)} codec(s); "
           f"torch threads {torch.get_num_threads()}; malloc env {malloc}")
 
-    runner = Runner(loaded, progress=False)
+    options = {"fast_teacher": False, "reuse_repeats": False} if args.plain_receiver else {}
+    runner = Runner(loaded, progress=False, **options)
     start = time.perf_counter()
     runner.prepare()
     prepare_seconds = time.perf_counter() - start
@@ -85,7 +92,8 @@ def main() -> None:
     counters = runner.counters
     show("points, with reuse", runner.stage_seconds, ["link", "decode", "teacher"])
     show("  link stages", counters.link_stages)
-    print(f"  {counters.images_decoded} image decodes, {counters.images_reused} reused; "
+    print(f"  {counters.images_decoded} images through the receiver ({counters.images_repeated} of them repeated "
+          f"receptions, teacher labels reused for {counters.teacher_reused}), {counters.images_reused} intact; "
           f"{with_reuse:.1f} s for the points (+{prepare_seconds:.1f} s preparation)")
 
     if not args.skip_no_reuse:

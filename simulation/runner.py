@@ -6,8 +6,11 @@ clean packets once (the clean-channel scores of each image). :meth:`Runner.run_p
 all packets of all images of the point through the link in one call, splits the received packets
 back per image, and decodes and scores only the images where some packet was lost or damaged;
 an image whose packets all arrived intact (received == sent) reuses its clean scores, which is
-exact because decoding is deterministic. ``reuse=False`` decodes every image at every point
-(same numbers, slower; for checks and benchmarks).
+exact because decoding is deterministic. The receiver (:class:`~simulation.receiver.Receiver`)
+also reuses the scores of an image received exactly as at an earlier point, and the teacher's
+labels of decoded pixels it has labelled before (``reuse_repeats``), and labels with the teacher's
+fast inference copy (``fast_teacher``, :mod:`gosvae.teachers.inference`). ``reuse=False`` decodes
+and labels every image at every point (same numbers, slower; for checks and benchmarks).
 
 Example
 -------
@@ -22,7 +25,7 @@ from __future__ import annotations
 import json
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator
@@ -34,11 +37,12 @@ from gosvae.codecs import Bitstream, Codec, build_codec
 from gosvae.errors import UserError
 from gosvae.labels import LabelMapping, dataset_class_names, label_space_of, scoring_teacher
 from simulation.link import Link, LinkStats
+from simulation.receiver import Receiver, RunCounters
 from simulation.scenario import CodecSection, LoadedScenario
-from simulation.scores import ImageScores, aggregate_scores, score_images
+from simulation.scores import ImageScores, aggregate_scores
 from simulation.sweep import SweepPoint, resolve_channel, resolve_link
 
-__all__ = ["DEFAULT_BATCH_SIZE", "PreparedCodec", "Runner", "byte_budgets", "codec_identity", "load_scenario_teacher"]
+__all__ = ["DEFAULT_BATCH_SIZE", "PreparedCodec", "RunCounters", "Runner", "byte_budgets", "codec_identity", "load_scenario_teacher"]
 
 #: Images per decoder / teacher pass (see :class:`Runner`); ``simulate --batch-size`` states the same default.
 DEFAULT_BATCH_SIZE = 1
@@ -67,38 +71,6 @@ class PreparedCodec:
     @property
     def packets_per_image(self) -> float:
         return sum(len(s.packets) for s in self.streams) / len(self.streams)
-
-
-@dataclass
-class RunCounters:
-    """Work done by the points of a run, and what reuse of clean scores saved."""
-
-    points: int = 0
-    images_decoded: int = 0
-    images_reused: int = 0
-    decode_seconds: float = 0.0
-    teacher_seconds: float = 0.0
-    link_stages: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def seconds_per_decoded_image(self) -> float:
-        return (self.decode_seconds + self.teacher_seconds) / self.images_decoded if self.images_decoded else 0.0
-
-    @property
-    def saved_seconds_estimate(self) -> float:
-        """Reused images × the measured decode + teacher time per decoded image."""
-        return self.images_reused * self.seconds_per_decoded_image
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "points": self.points,
-            "images_decoded": self.images_decoded,
-            "images_reused": self.images_reused,
-            "decode_seconds": round(self.decode_seconds, 3),
-            "teacher_seconds": round(self.teacher_seconds, 3),
-            "saved_seconds_estimate": round(self.saved_seconds_estimate, 3),
-            "link_stage_seconds": {k: round(v, 3) for k, v in self.link_stages.items()},
-        }
 
 
 def codec_identity(description: dict[str, Any]) -> dict[str, Any]:
@@ -150,7 +122,14 @@ class Runner:
     loaded : LoadedScenario
         The validated scenario (:func:`~simulation.scenario.load_scenario`).
     reuse : bool
-        Reuse the clean scores of images whose packets all arrived intact (default True).
+        Reuse the clean scores of images whose packets all arrived intact (default True);
+        ``False`` turns every reuse off.
+    reuse_repeats : bool
+        With ``reuse``, also reuse repeated receptions and repeated decoded pixels
+        (:class:`~simulation.receiver.Receiver`; default True).
+    fast_teacher : bool
+        Label with the teacher's fast inference copy (same labels to float32 rounding; default
+        True); ``False``: the teacher's own ``predict``.
     device : str
         Device of the teacher and of the link ("cpu" by default); codecs decode on the CPU (their
         source decoding is numpy).
@@ -170,6 +149,8 @@ class Runner:
         loaded: LoadedScenario,
         *,
         reuse: bool = True,
+        reuse_repeats: bool = True,
+        fast_teacher: bool = True,
         device: str = "cpu",
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: bool | None = None,
@@ -177,6 +158,8 @@ class Runner:
         self.loaded = loaded
         self.scenario = loaded.scenario
         self.reuse = reuse
+        self.reuse_repeats = reuse_repeats
+        self.fast_teacher = fast_teacher
         self.device = device
         self.batch_size = int(batch_size)
         self.disable_progress = None if progress is None else not progress
@@ -186,6 +169,7 @@ class Runner:
         self._links: dict[str, Link] = {}
         self.images = self.labels = self.teacher_labels = torch.empty(0)
         self.teacher: torch.nn.Module | None = None
+        self.receiver: Receiver | None = None
         self.label_mapping: LabelMapping | None = None
 
     @contextmanager
@@ -230,9 +214,10 @@ class Runner:
                 for i, c in enumerate(self.scenario.codecs)
             }
         with self._stage("teacher_reference"):
-            self.teacher_labels = torch.cat(
-                [self.teacher.predict(chunk.to(self.device)).cpu() for chunk in self.images.split(self.batch_size)]
-            )
+            self.receiver = Receiver(self.teacher, images=self.images, labels=self.labels, device=self.device,
+                                     batch_size=self.batch_size, reuse=self.reuse and self.reuse_repeats,
+                                     fast_teacher=self.fast_teacher)
+            self.teacher_labels = self.receiver.teacher_labels
         # entries matching another entry's payload come after the others (a match never chains)
         order = sorted(codecs, key=lambda label: self.loaded.codec(label).rate is not None and self.loaded.codec(label).rate.match is not None)
         for label in order:
@@ -244,7 +229,7 @@ class Runner:
                 for start in range(0, len(self.images), self.batch_size):
                     chunk_budgets = budgets[start : start + self.batch_size] if budgets is not None else None
                     streams += codec.encode(self.images[start : start + self.batch_size], byte_budgets=chunk_budgets)
-            clean = self._decode_and_score(codec, [s.packets for s in streams], list(range(len(streams))), stage="clean_")
+            clean = self._decode_and_score(label, codec, [s.packets for s in streams], list(range(len(streams))), stage="clean_")
             self.codecs[label] = PreparedCodec(section, codec, streams, clean, aggregate_scores(clean), budgets)
         self.codecs = {label: self.codecs[label] for label in codecs}  # scenario order
 
@@ -314,10 +299,10 @@ class Runner:
         todo = [i for i, ok in enumerate(intact) if not (ok and self.reuse)]
         decode_start = time.perf_counter()
         scores: list[ImageScores] = list(prepared.clean)
-        for i, score in zip(todo, self._decode_and_score(prepared.codec, [received[i] for i in todo], todo, stage="")):
+        for i, score in zip(todo, self._decode_and_score(point.codec, prepared.codec, [received[i] for i in todo], todo, stage="")):
             scores[i] = score
         decode_seconds = time.perf_counter() - decode_start
-        self._count(stats, decoded=len(todo), reused=len(intact) - len(todo))
+        self._count(stats, reused=len(intact) - len(todo))
         n = len(sent)
         height, width = self.image_size
         row: dict[str, Any] = {
@@ -349,42 +334,23 @@ class Runner:
         }
         return row
 
-    def _count(self, stats: LinkStats, *, decoded: int, reused: int) -> None:
+    def _count(self, stats: LinkStats, *, reused: int) -> None:
         c = self.counters
         c.points += 1
-        c.images_decoded += decoded
         c.images_reused += reused
         for stage, seconds in stats.stage_seconds.items():
             c.link_stages[stage] = c.link_stages.get(stage, 0.0) + seconds
 
-    @torch.no_grad()
     def _decode_and_score(
-        self, codec: Codec, received: list[list[bytes | None]], indices: list[int], *, stage: str
+        self, codec_label: str, codec: Codec, received: list[list[bytes | None]], indices: list[int], *, stage: str
     ) -> list[ImageScores]:
-        """Decode ``received`` (the packets of images ``indices``) and score them, in batches."""
-        out: list[ImageScores] = []
+        """Decode ``received`` (the packets of images ``indices``) and score them (:meth:`Receiver.decode_and_score`)."""
+        assert self.receiver is not None, "prepare() first"
+        self.receiver.reuse = self.reuse and self.reuse_repeats  # benchmarks switch reuse off after prepare()
         bar = tqdm(total=len(indices), desc="decoding", unit="img", leave=False, disable=True if not indices else self.disable_progress)
-        for start in range(0, len(indices), self.batch_size):
-            chunk = indices[start : start + self.batch_size]
-            t0 = time.perf_counter()
-            with self._stage(stage + "decode"):
-                decoded = codec.decode(received[start : start + self.batch_size], image_size=self.image_size)
-            t1 = time.perf_counter()
-            with self._stage(stage + "teacher"):
-                out += score_images(
-                    decoded.images,
-                    reference=self.images[chunk],
-                    labels=self.labels[chunk],
-                    teacher_labels=self.teacher_labels[chunk],
-                    teacher=self.teacher,
-                    concealed=decoded.concealed_fraction,
-                    failed=decoded.failed,
-                    num_classes=self.teacher.num_classes,
-                    device=self.device,
-                )
-            if not stage:
-                self.counters.decode_seconds += t1 - t0
-                self.counters.teacher_seconds += time.perf_counter() - t1
-            bar.update(len(chunk))
-        bar.close()
+        with torch.no_grad(), bar:
+            out, work = self.receiver.decode_and_score(codec_label, codec, received, indices,
+                                                       stage=lambda name: self._stage(stage + name), progress=bar.update)
+        if not stage:
+            self.counters.add_work(work)
         return out

@@ -63,13 +63,14 @@ def score_images(
     reference: torch.Tensor,
     labels: torch.Tensor,
     teacher_labels: torch.Tensor,
-    teacher: torch.nn.Module,
+    teacher: torch.nn.Module | None = None,
     concealed: Sequence[float],
     num_classes: int,
     device: str | torch.device = "cpu",
     failed: Sequence[bool] | None = None,
+    predictions: torch.Tensor | None = None,
 ) -> list[ImageScores]:
-    """Segment received images with the teacher and score each one.
+    """Segment received images with the teacher (or take its given labels) and score each one.
 
     Input
     -----
@@ -81,8 +82,8 @@ def score_images(
         Ground truth (255 = ignore).
     teacher_labels : (B, H, W) int64
         Teacher's labels of the original images.
-    teacher : Teacher
-        Frozen segmentation model (``.predict``).
+    teacher : Teacher | None
+        Frozen segmentation model (``.predict``); not needed with ``predictions``.
     concealed : sequence of B floats
         Concealed fraction of each image.
     num_classes : int
@@ -91,12 +92,19 @@ def score_images(
         Device of the teacher (the scores are computed on the CPU).
     failed : sequence of B bools | None
         Decode failures of each image (``None``: none).
+    predictions : (B, H, W) int64 | None
+        The teacher's labels of ``x_hat`` when already computed (then ``teacher`` is not run).
 
     Output
     ------
     list of B :class:`ImageScores`
     """
-    pred = teacher.predict(x_hat.to(device)).cpu()
+    if predictions is not None:
+        pred = predictions.cpu()
+    elif teacher is not None:
+        pred = teacher.predict(x_hat.to(device)).cpu()
+    else:
+        raise ValueError("score_images: give the teacher or its predictions")
     x_hat, reference = x_hat.cpu(), reference.cpu()
     errors = mse(x_hat, reference)
     peaks = psnr(x_hat, reference)
