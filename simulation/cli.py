@@ -2,11 +2,15 @@
 
 Usage
 -----
-``simulate SCENARIO.yaml [--out DIR] [--resume] [--num-images N]``
+``simulate SCENARIO.yaml [--out DIR] [--resume] [--num-images N] [--allow-large]``
     Runs every sweep point of the scenario and writes, into ``DIR`` (default
     ``runs/simulate/<scenario name>``): ``results.csv`` (a row per point, appended as each point
     ends), ``results.json``, ``plots/*.png``, ``scenario.resolved.yaml`` and ``manifest.json``.
     ``--resume`` continues an interrupted run in ``DIR``, skipping finished points.
+``simulate SCENARIO.yaml --executor ray [--address ADDR] [--workers N]``
+    Runs the points as Ray actors (the ``ray`` extra: ``pip install -e ".[ray]"``): on a private
+    local instance, or on the cluster at ``ADDR`` (``auto`` for the one this machine joined with
+    ``ray start``); same files, same results, same ``--resume`` (see :mod:`simulation.ray_executor`).
 ``simulate --list-channels``
     Lists the channel models (built-in and plugins) with their parameters.
 ``simulate --list-codecs``
@@ -85,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", metavar="DIR", help="output folder (default: runs/simulate/<scenario name>)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in DIR, skipping finished points")
     parser.add_argument("--num-images", type=_positive_int, metavar="N", help="override dataset.num_images")
+    parser.add_argument("--allow-large", action="store_true",
+                        help="run a sweep of more than 100000 image transmissions (points x images); "
+                             "without it such a scenario is refused before anything runs")
     parser.add_argument("--list-channels", action="store_true", help="list the channel models and their parameters, then exit")
     parser.add_argument("--list-codecs", action="store_true", help="list the codecs (plugins included) and their parameters, then exit")
     parser.add_argument("--device", default="cpu", help="torch device of the teacher and the link (default: cpu); codecs decode on the CPU")
@@ -94,6 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-reuse", action="store_true",
                         help="debug: decode every image at every point instead of reusing the clean-channel scores of "
                         "images whose packets all arrived intact (same results, slower)")
+    parser.add_argument("--executor", choices=("inprocess", "ray"), default="inprocess",
+                        help="where the points run: in this process (default) or as Ray actors (needs the ray extra: "
+                        'pip install -e ".[ray]")')
+    parser.add_argument("--address", metavar="ADDR",
+                        help="with --executor ray: the Ray cluster (auto: the one this machine joined; HOST:PORT of its "
+                        "head); default $RAY_ADDRESS, else a private local instance")
+    parser.add_argument("--workers", type=_positive_int, metavar="N",
+                        help="with --executor ray: number of workers, 1 CPU each (default: every CPU of the cluster)")
     parser.add_argument("--max-points", type=_positive_int, help=argparse.SUPPRESS)  # stop early (tests of --resume)
     return parser
 
@@ -161,6 +176,12 @@ def _main(argv: Sequence[str] | None) -> int:
         return 0
     if not args.scenario:
         raise UserError("missing SCENARIO: give a scenario YAML file (see scenarios/), --list-channels or --list-codecs")
+    if args.executor != "ray" and (args.address is not None or args.workers is not None):
+        raise UserError("--address and --workers need --executor ray")
+    if args.executor == "ray":  # before anything loads: a missing extra is one line
+        from simulation.ray_executor import import_ray
+
+        import_ray(loopback=args.address is None and not os.environ.get("RAY_ADDRESS"))
     from simulation.session import run_session
 
     return run_session(
@@ -168,11 +189,15 @@ def _main(argv: Sequence[str] | None) -> int:
         out=args.out,
         resume=args.resume,
         num_images=args.num_images,
+        allow_large=args.allow_large,
         device=args.device,
         batch_size=args.batch_size,
         reuse=not args.no_reuse,
         max_points=args.max_points,
         argv=list(argv or []),
+        executor=args.executor,
+        address=args.address,
+        workers=args.workers,
     )
 
 

@@ -5,6 +5,11 @@ folder is checked (a non-empty folder needs ``--resume``; on resume, its resolve
 match); the runner loads and encodes everything; only then are the files of the folder written
 and the points run, each row saved the moment its point ends.
 
+Where the points run is the executor's business (:mod:`simulation.executors`): in this process by
+default, or on a Ray cluster (``executor="ray"``, :mod:`simulation.ray_executor`), which hands the
+rows back as its workers finish them; they are written the same way, and ``results.csv`` is put
+back in point order at the end.
+
 Example
 -------
 >>> run_session(scenario_path="scenarios/awgn.yaml", out="runs/simulate/awgn", resume=False,
@@ -17,11 +22,12 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from tqdm import tqdm
 
 from gosvae.errors import UserError
+from simulation.executors import make_executor, sort_results_csv
 from simulation.plots import write_plots
 from simulation.report import summary_table
 from simulation.results import (
@@ -37,9 +43,9 @@ from simulation.results import (
     result_columns,
     snr_definition_text,
 )
-from simulation.runner import DEFAULT_BATCH_SIZE, Runner
+from simulation.runner import DEFAULT_BATCH_SIZE
 from simulation.scenario import LoadedScenario, load_scenario
-from simulation.sweep import resolve_link
+from simulation.sweep import SweepPoint, resolve_link
 
 __all__ = ["run_session"]
 
@@ -56,18 +62,26 @@ def run_session(
     out: str | None = None,
     resume: bool = False,
     num_images: int | None = None,
+    allow_large: bool = False,
     device: str = "cpu",
     batch_size: int = DEFAULT_BATCH_SIZE,
     reuse: bool = True,
     max_points: int | None = None,
     argv: Sequence[str] = (),
     progress: bool | None = None,
+    executor: str = "inprocess",
+    address: str | None = None,
+    workers: int | None = None,
+    executor_options: Mapping[str, Any] | None = None,
 ) -> int:
     """Run (or continue) a scenario; returns the exit code (0). See :mod:`simulation.cli` for the options.
 
+    ``allow_large`` lifts the cap on points x images (:mod:`simulation.scenario_checks`).
     ``max_points`` stops after that many newly finished points (as if the run were killed).
+    ``executor`` (``inprocess`` or ``ray``), ``address`` and ``workers`` choose where the points run
+    (:func:`simulation.executors.make_executor`; ``executor_options`` go to the executor class).
     """
-    loaded = load_scenario(scenario_path, num_images=num_images)
+    loaded = load_scenario(scenario_path, num_images=num_images, allow_large=allow_large)
     scenario = loaded.scenario
     out_dir = Path(out) if out else Path("runs") / "simulate" / scenario.name
     check_out_dir(out_dir, resume=resume)
@@ -94,9 +108,20 @@ def run_session(
         flush=True,
     )
 
-    runner = Runner(loaded, reuse=reuse, device=device, batch_size=batch_size, progress=progress)
-    if todo:
-        runner.prepare()
+    runner_options = {"reuse": reuse, "device": device, "batch_size": batch_size, "progress": progress}
+    with make_executor(executor, loaded, runner_options=runner_options, address=address, workers=workers,
+                       options=executor_options) as runner:
+        if todo:
+            runner.prepare()
+        return _write_and_run(loaded, runner, out_dir=out_dir, resume=resume, resolved=resolved, columns=columns, done=done,
+                              todo=todo, scenario_path=scenario_path, device=device, reuse=reuse, argv=argv, progress=progress)
+
+
+def _write_and_run(loaded: LoadedScenario, runner: Any, *, out_dir: Path, resume: bool, resolved: dict[str, Any],
+                   columns: list[str], done: list[dict[str, Any]], todo: list[SweepPoint], scenario_path: str, device: str,
+                   reuse: bool, argv: Sequence[str], progress: bool | None) -> int:
+    """Write the run's files and run ``todo`` on ``runner``, a prepared executor (:mod:`simulation.executors`)."""
+    scenario, points = loaded.scenario, loaded.points
     writer = ResultsWriter(out_dir, columns=columns)
     writer.write_resolved_scenario(resolved)
     manifest = base_manifest(
@@ -104,16 +129,20 @@ def run_session(
     )
     manifest["previous_sessions"] = _previous_sessions(out_dir / MANIFEST_JSON) if resume else []
     manifest.update(num_points=len(points), points_done_before=len(done), out_dir=str(out_dir), device=device, reuse=reuse)
+    if todo and runner.describe() is not None:
+        manifest["executor"] = runner.describe()
     writer.write_manifest(manifest)
 
     rows = list(done)
-    extra = _json_extra(loaded, runner) if todo else None
-    for point in tqdm(todo, desc=scenario.name, unit="point", disable=None if progress is None else not progress):
-        row = runner.run_point(point)
+    extra = _json_extra(loaded, runner.summary()) if todo else None
+    finished = runner.run(todo)
+    for row in tqdm(finished, total=len(todo), desc=scenario.name, unit="point", disable=None if progress is None else not progress):
         writer.append(row)
         rows.append(row)
         writer.write_json(sorted(rows, key=lambda r: r["point"]), **extra, counters=runner.counters.to_dict())
     rows.sort(key=lambda r: r["point"])
+    if todo:
+        sort_results_csv(out_dir / RESULTS_CSV)  # rows of a Ray run arrive in any order
     if not todo and not (out_dir / RESULTS_JSON).is_file():
         writer.write_json(rows)
 
@@ -127,6 +156,8 @@ def run_session(
         stage_seconds={k: round(v, 3) for k, v in runner.stage_seconds.items()},
         counters=runner.counters.to_dict(),
     )
+    if "executor" in manifest:
+        manifest["executor"] = runner.describe()
     writer.write_manifest(manifest)
 
     if rows:
@@ -141,13 +172,13 @@ def run_session(
     return 0
 
 
-def _json_extra(loaded: LoadedScenario, runner: Runner) -> dict[str, Any]:
+def _json_extra(loaded: LoadedScenario, summary: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "scenario": loaded.scenario.name,
         "snr_db": {d: snr_definition_text(d) for d in snr_definitions(loaded)},
-        "clean": runner.clean_summary(),
-        "teacher_on_original": runner.teacher_reference(),
-        "label_space": runner.label_space_text,
+        "clean": summary["clean"],
+        "teacher_on_original": summary["teacher_on_original"],
+        "label_space": summary["label_space"],
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
