@@ -15,19 +15,10 @@ from simulation.cli import main
 from simulation.link import LinkConfig
 from simulation.scenario import load_scenario
 from simulation.sweep import SweepAxis, expand_points, parse_sweep, point_seed
-from simulation.testing import TINY_CODECS, TINY_TEACHER, tiny_scenario, write_tiny_zoo
+from simulation.testing import TINY_CODECS, TINY_TEACHER, tiny_scenario
 
 
-@pytest.fixture(scope="module")
-def zoo_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("zoo")
-    write_tiny_zoo(folder)
-    return folder
-
-
-@pytest.fixture(autouse=True)
-def _zoo_env(zoo_dir, monkeypatch):
-    monkeypatch.setenv("GOSVAE_ZOO_PATH", str(zoo_dir))
+pytestmark = pytest.mark.usefixtures("tiny_zoo_env")
 
 
 def _with(changes: dict) -> dict:

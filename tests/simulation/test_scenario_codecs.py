@@ -17,19 +17,10 @@ from gosvae.registry import Registry
 from simulation.cli import codec_listing, main
 from simulation.runner import byte_budgets, codec_identity
 from simulation.scenario import load_scenario, validate_scenario
-from simulation.testing import TINY_CODECS, tiny_scenario, write_tiny_zoo
+from simulation.testing import TINY_CODECS, tiny_scenario
 
 
-@pytest.fixture(scope="module")
-def zoo_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("zoo")
-    write_tiny_zoo(folder)
-    return folder
-
-
-@pytest.fixture(autouse=True)
-def _zoo_env(zoo_dir, monkeypatch):
-    monkeypatch.setenv("GOSVAE_ZOO_PATH", str(zoo_dir))
+pytestmark = pytest.mark.usefixtures("tiny_zoo_env")
 
 
 def _load(codecs: list[dict]):

@@ -15,19 +15,10 @@ from gosvae.errors import ConfigError, bounded_repr
 from simulation.cli import main
 from simulation.scenario import load_scenario
 from simulation.scenario_checks import MAX_NUM_IMAGES, MAX_POINT_IMAGES, MAX_POINTS, checked_num_images
-from simulation.testing import tiny_scenario, write_tiny_zoo
+from simulation.testing import tiny_scenario
 
 
-@pytest.fixture(scope="module")
-def zoo_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("zoo")
-    write_tiny_zoo(folder)
-    return folder
-
-
-@pytest.fixture(autouse=True)
-def _zoo_env(zoo_dir, monkeypatch):
-    monkeypatch.setenv("GOSVAE_ZOO_PATH", str(zoo_dir))
+pytestmark = pytest.mark.usefixtures("tiny_zoo_env")
 
 
 BASE = yaml.safe_dump(tiny_scenario(), sort_keys=False)

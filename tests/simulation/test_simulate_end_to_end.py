@@ -11,22 +11,13 @@ import yaml
 
 from simulation.cli import main
 from simulation.results import TIME_COLUMNS
-from simulation.testing import TINY_CODECS, tiny_scenario, write_tiny_zoo
+from simulation.testing import TINY_CODECS, tiny_scenario
 
 SNR = [-5, 1, 1.5, 30]  # all lost, partly lost (some images intact, some not), all intact
 CODECS = [{"name": TINY_CODECS[0], "rows_per_slice": 2}, {"name": TINY_CODECS[1], "rows_per_slice": 1}]
 
 
-@pytest.fixture(scope="module")
-def zoo_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("zoo")
-    write_tiny_zoo(folder)
-    return folder
-
-
-@pytest.fixture(autouse=True)
-def _zoo_env(zoo_dir, monkeypatch):
-    monkeypatch.setenv("GOSVAE_ZOO_PATH", str(zoo_dir))
+pytestmark = pytest.mark.usefixtures("tiny_zoo_env")
 
 
 def write_scenario(folder: Path, name: str = "scenario.yaml", **options) -> Path:
