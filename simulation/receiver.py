@@ -16,6 +16,10 @@ reused, exactly:
 With ``reuse=False`` nothing is reused and every image is decoded and labelled (the plain path,
 same numbers). The keys are 128-bit BLAKE2b digests of the packets / pixels.
 
+On the CPU the teacher's passes run on ``workers`` threads with one core each, side by side (the
+images of a point are decoded ``workers`` at a time, then labelled together); on a quiet machine
+that is as fast as one pass on all cores, and much faster when other processes share the cores.
+
 Bit-identical results need the per-image computations not to depend on which images share a
 pass: the default batch size 1 (see :class:`~simulation.runner.Runner`).
 
@@ -121,7 +125,13 @@ class LabelCache:
 
 @dataclass
 class ReceiverWork:
-    """What one :meth:`Receiver.decode_and_score` call did and how long it took."""
+    """What one :meth:`Receiver.decode_and_score` call did and how long it took.
+
+    ``decoded``: images scored from a decode (several images with the same packets share one);
+    ``repeated``: images given the scores of an earlier identical reception; ``teacher_reused``:
+    decoded images whose labels came from :class:`LabelCache`; seconds of decoding and of
+    labelling + scoring.
+    """
 
     decoded: int = 0
     repeated: int = 0
