@@ -174,3 +174,4 @@ import gosvae.codecs.vqvae  # noqa: E402,F401 - registers the vqvae codec
 
 _load_builtin_byte_codecs()
 _load_builtin_module("gosvae.codecs.factorized_ae", ("factorized-ae",))  # the learned baseline (Ballé 2017)
+_load_builtin_module("gosvae.codecs.rl_asc", ("rl-asc",))  # RL-ASC (Huang et al. 2022), the second semantic codec

@@ -4,7 +4,9 @@ A fully convolutional stack of 4x4 convolutions that scores overlapping patches 
 real or rebuilt: ``layers`` stride-2 stages (``channels · 2^i`` filters, capped at 8x), one
 stride-1 stage, and a 1-channel stride-1 output; BatchNorm and LeakyReLU(0.2) in between (no norm
 on the first stage). With 3 layers each output logit sees a 70x70 receptive field. Inputs in
-[0, 1] are mapped to [-1, 1] inside.
+[0, 1] are mapped to [-1, 1] inside. ``in_channels`` (default 3) lets a conditional discriminator
+score an image stacked with extra maps (e.g. a one-hot label map, which the same ``2x - 1`` maps to
+{-1, 1}).
 
 Example
 -------
@@ -34,11 +36,13 @@ class PatchDiscriminator(nn.Module):
         Filters of the first stage (pix2pix / VQ-GAN: 64).
     layers : int
         Number of stride-2 stages (3: 70x70 patches).
+    in_channels : int
+        Channels of the input (3: an RGB image).
 
     Input
     -----
     x : torch.Tensor
-        (B, 3, H, W) float in [0, 1].
+        (B, in_channels, H, W) float in [0, 1].
 
     Output
     ------
@@ -46,12 +50,14 @@ class PatchDiscriminator(nn.Module):
         (B, 1, h, w) float: real/fake logits, one per patch (``h ≈ H / 2^layers - 2``).
     """
 
-    def __init__(self, *, channels: int = 64, layers: int = 3) -> None:
+    def __init__(self, *, channels: int = 64, layers: int = 3, in_channels: int = 3) -> None:
         super().__init__()
         if channels < 1 or layers < 1:
             raise UserError(f"patch discriminator: channels and layers must be >= 1, got {channels} and {layers}")
-        self.channels, self.layers = int(channels), int(layers)
-        stack: list[nn.Module] = [nn.Conv2d(3, channels, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+        if in_channels < 1:
+            raise UserError(f"patch discriminator: in_channels must be >= 1, got {in_channels}")
+        self.channels, self.layers, self.in_channels = int(channels), int(layers), int(in_channels)
+        stack: list[nn.Module] = [nn.Conv2d(self.in_channels, channels, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
         width = channels
         for i in range(1, layers + 1):
             new = channels * min(2**i, 8)
@@ -69,9 +75,12 @@ class PatchDiscriminator(nn.Module):
 
     @property
     def config(self) -> dict[str, Any]:
-        return {"channels": self.channels, "layers": self.layers}
+        config: dict[str, Any] = {"channels": self.channels, "layers": self.layers}
+        if self.in_channels != 3:
+            config["in_channels"] = self.in_channels
+        return config
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise UserError(f"images must be (B, 3, H, W), got {tuple(x.shape)}")
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise UserError(f"images must be (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         return self.net(2.0 * x - 1.0)

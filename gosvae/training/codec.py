@@ -235,12 +235,18 @@ def train_codec_from_yaml(
     data: dict, *, config_path: str, command: str, resume: bool, export_zoo: bool, zoo_dir: Path | None = None
 ) -> int:
     """CLI entry: validate the parsed YAML and train (``zoo_dir``: ``--export-zoo DIR``); prints the final row.
-    ``model.arch: factorized-ae`` goes to :func:`gosvae.training.factorized_ae.train_factorized_ae_from_yaml`."""
+    ``model.arch: factorized-ae`` goes to :func:`gosvae.training.factorized_ae.train_factorized_ae_from_yaml`,
+    ``model.arch: rl-asc`` to :func:`gosvae.training.rl_asc.train_rl_asc_from_yaml`."""
     if isinstance(data, dict) and isinstance(data.get("model"), dict) and data["model"].get("arch") == "factorized-ae":
         from gosvae.training.factorized_ae import train_factorized_ae_from_yaml
 
         return train_factorized_ae_from_yaml(data, config_path=config_path, command=command, resume=resume,
                                              export_zoo=export_zoo, zoo_dir=zoo_dir)
+    if isinstance(data, dict) and isinstance(data.get("model"), dict) and data["model"].get("arch") == "rl-asc":
+        from gosvae.training.rl_asc import train_rl_asc_from_yaml
+
+        return train_rl_asc_from_yaml(data, config_path=config_path, command=command, resume=resume,
+                                      export_zoo=export_zoo, zoo_dir=zoo_dir)
     config = validate_model(data, CodecTrainingConfig, source=config_path)
     row = train_codec(config, config_path=config_path, command=command, resume=resume, export_zoo=export_zoo, zoo_dir=zoo_dir)
     print(

@@ -177,6 +177,8 @@ def _expected_model(entry: "ZooEntry") -> torch.nn.Module | None:
         from gosvae.models import VQVAE as builder
     elif entry.kind == "codec" and entry.arch == "factorized-ae":
         from gosvae.models.factorized_ae import FactorizedAE as builder
+    elif entry.kind == "codec" and entry.arch == "rl-asc":
+        from gosvae.models.rl_asc import RLASC as builder
     elif entry.kind == "teacher":
         from gosvae.registry import TEACHERS
         import gosvae.teachers  # noqa: F401 - registers the built-in teachers
