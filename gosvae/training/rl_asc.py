@@ -13,7 +13,9 @@
   gets one more episode.
 
 ``allocation: finest`` trains **simplified RL-ASC**: no stage II, stage III at the finest level
-(the same encoder/decoder steps, no agent). The Huffman tables (``symbol_counts``) are fitted on
+(the same encoder/decoder steps, no agent). The end of stage I is saved as ``OUT/stage1.pt``
+(model and discriminator); ``init_from: OUT/stage1.pt`` with ``stages.one: 0`` continues from it,
+so simplified RL-ASC can share RL-ASC's stage I. The Huffman tables (``symbol_counts``) are fitted on
 training crops before stage II and again at the end. One optimiser holds three parameter groups
 (codec, discriminator, agent); a group whose gradients are unset in a step is not updated, so the
 stages share it and a resumed run is the same run (checkpoints hold everything, discriminator
@@ -277,6 +279,9 @@ class RLASCTrainer:
         finest = lambda images, labels_d: self.model.finest_levels(images.shape[0])  # noqa: E731
         if step < self.boundaries[0]:
             return {"stage": 1.0, **self.codec_step(finest)}
+        if step == self.boundaries[0] and step > 0:
+            # the end of stage I: kept so that simplified RL-ASC can continue from it (init_from)
+            torch.save({"state": self.state.state_dict()}, Path(self.config.run.out_dir) / "stage1.pt")
         if step == self.boundaries[0] and self.config.allocation == "agent":
             self.fit_tables()
         if step < self.boundaries[1]:
@@ -317,9 +322,12 @@ def train_rl_asc(config: RLASCTrainingConfig, *, config_path: str, command: str,
     val_data, _ = materialize(config.data.val, cache_dir=config.data.cache_dir, desc="val split")
     arch = {k: v for k, v in config.model.model_dump().items() if k != "arch"}
     model = RLASC.from_config({**arch, "num_classes": teacher.num_classes})
-    if config.init_from and not (resume and (out / "checkpoint.pt").is_file()):
-        model.load_state_dict(initial_weights(config.init_from))
     trainer = RLASCTrainer(config, model=model, teacher=teacher, train_data=train_data, generator=generator)
+    if config.init_from and not (resume and (out / "checkpoint.pt").is_file()):
+        if config.init_from.endswith(".pt"):  # another run's stage1.pt: model and discriminator
+            trainer.state.load_state_dict(torch.load(config.init_from, map_location="cpu", weights_only=True)["state"])
+        else:
+            model.load_state_dict(initial_weights(config.init_from))
     scheduler = torch.optim.lr_scheduler.LambdaLR(trainer.optimizer, lr_lambda(
         warmup_steps=config.optim.warmup_steps, total_steps=max(trainer.total_steps, 1), schedule="constant"))
     seconds = run_training_loop(

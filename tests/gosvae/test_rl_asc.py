@@ -288,3 +288,19 @@ def test_simplified_training_skips_the_agent(tmp_path, tiny_zoo):
     assert [float(r.split(",")[header.index("stage")]) for r in log[1:]] == [1, 1, 1, 3, 3]
     assert all(not r.split(",")[header.index("agent_loss")] for r in log[1:])
     assert math.isfinite(float(log[-1].split(",")[header.index("total")]))
+
+
+def test_simplified_run_continues_from_another_runs_stage_one(tmp_path, tiny_zoo):
+    from gosvae.training.rl_asc import RLASCTrainingConfig, train_rl_asc
+
+    agent_run = _training_config(tmp_path)
+    train_rl_asc(agent_run, config_path="tiny.yaml", command="-")
+    stage1 = torch.load(tmp_path / "run-agent" / "stage1.pt", weights_only=True)["state"]
+    assert any(k.startswith("discriminator.") for k in stage1)
+    data = _training_config(tmp_path, allocation="finest").model_dump()
+    data.update(init_from=str(tmp_path / "run-agent" / "stage1.pt"), stages={"one": 0, "two": 0, "three": 0})
+    train_rl_asc(RLASCTrainingConfig.model_validate(data), config_path="tiny.yaml", command="-")
+    final = torch.load(tmp_path / "run-finest" / "final_model.pt", weights_only=True)["model"]
+    for key, value in final.items():
+        if key != "symbol_counts":                                        # refitted at the end
+            assert torch.equal(value, stage1[f"model.{key}"]), key
