@@ -43,7 +43,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 from torch import nn
 
-from gosvae.errors import ConfigError
+from gosvae_core.errors import ConfigError
+from gosvae_core.messages import config_error
 
 __all__ = [
     "ChannelModel",
@@ -88,7 +89,7 @@ class ChannelModel(nn.Module):
     ----------
     **params
         The model's parameters, validated against :attr:`Params`; a bad value raises
-        :class:`~gosvae.errors.ConfigError` naming the field.
+        :class:`~gosvae_core.errors.ConfigError` naming the field.
 
     Input
     -----
@@ -175,34 +176,6 @@ def config_error_from_validation(exc: ValidationError, *, where: str) -> ConfigE
 
     Each problem reads ``<where>.<field>: <what was expected>, got <value>``, e.g.
     ``channel.params.coherence_symbols: must be >= 1, got 0``; several problems are joined by
-    ``; ``.
+    ``; ``. The project's one formatter, :func:`gosvae_core.messages.config_error`.
     """
-    problems = []
-    for err in exc.errors():
-        path = ".".join([where, *(str(part) for part in err["loc"])]) if where else ".".join(map(str, err["loc"]))
-        problems.append(f"{path}: {_describe_problem(err)}")
-    return ConfigError("; ".join(problems))
-
-
-_COMPARISONS = {
-    "greater than or equal to": ">=",
-    "less than or equal to": "<=",
-    "greater than": ">",
-    "less than": "<",
-}
-
-
-def _describe_problem(err: dict[str, Any]) -> str:
-    kind = err["type"]
-    if kind == "missing":
-        return "required, missing"
-    if kind == "extra_forbidden":
-        return "unknown field"
-    message = err["msg"]
-    for prefix in ("Value error, ", "Assertion failed, "):
-        message = message.removeprefix(prefix)
-    if message.startswith("Input should be "):
-        message = "must be " + message.removeprefix("Input should be ")
-    for words, symbol in _COMPARISONS.items():
-        message = message.replace(words, symbol)
-    return f"{message}, got {err['input']!r}" if "input" in err else message
+    return config_error(exc, where=where)

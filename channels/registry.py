@@ -22,8 +22,8 @@ from typing import Any, Callable, Mapping, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from channels.base import ChannelModel, config_error_from_validation
-from gosvae.errors import UserError
-from gosvae.registry import Registry
+from gosvae_core.errors import UserError
+from gosvae_core.registry import Registry
 
 __all__ = ["CHANNELS", "build_channel", "channel_class", "register_channel"]
 
@@ -62,8 +62,8 @@ def build_channel(name: str, params: Mapping[str, Any] | None = None, *, where: 
     Input: ``name`` a registered model name; ``params`` its parameters (``None`` for defaults);
     ``where`` the path of the parameters in the user's file, used in error messages.
     Output: the channel model, a :class:`~channels.base.ChannelModel`.
-    Raises :class:`~gosvae.errors.ConfigError` naming the field for a bad parameter and
-    :class:`~gosvae.errors.UserError` for an unknown name.
+    Raises :class:`~gosvae_core.errors.ConfigError` naming the field for a bad parameter and
+    :class:`~gosvae_core.errors.UserError` for an unknown name.
     """
     cls = channel_class(name)
     params = dict(params or {})

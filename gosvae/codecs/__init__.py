@@ -22,7 +22,7 @@ Example
 ('vqvae', {'model': 'gos-vae-star-r4', 'coder': 'huffman'})
 >>> codec = build_codec(name, **params)                   # doctest: +SKIP
 >>> build_codec("vqvae", model="gos-vae-star-r4", coder="arith")   # doctest: +SKIP
-ConfigError: codec.params.coder: Input should be 'range', 'huffman' or 'fixed', got 'arith'
+ConfigError: codec.params.coder: must be 'range', 'huffman' or 'fixed', got 'arith'
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def validate_codec_params(name: str, params: Mapping[str, Any] | None = None, *,
     try:
         return cls.Params(**dict(params or {}))
     except ValidationError as exc:
-        raise params_error(exc, where=where) from None
+        raise params_error(exc, where=where, model=cls.Params) from None
 
 
 def build_codec(name: str, params: Mapping[str, Any] | None = None, *, where: str = "codec.params", **kwargs: Any) -> Codec:

@@ -42,6 +42,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gosvae.errors import ConfigError
+from gosvae_core.messages import config_error
 
 __all__ = ["Bitstream", "Codec", "CodecParams", "DecodedBatch", "ReceivedPackets", "params_error"]
 
@@ -94,22 +95,13 @@ class DecodedBatch:
             self.failed = [False] * len(self.concealed_fraction)
 
 
-def params_error(exc: ValidationError, *, where: str) -> ConfigError:
-    """A pydantic error of a codec's ``Params`` as one line: ``WHERE.FIELD: problem, got VALUE``.
+def params_error(exc: ValidationError, *, where: str, model: type[BaseModel] | None = None) -> ConfigError:
+    """A pydantic error of a codec's ``Params`` as one line: ``WHERE.FIELD: problem, got VALUE``
+    (:func:`gosvae_core.messages.config_error`, the project's one formatter).
 
-    Example: ``codecs[0].params.quality: Input should be less than or equal to 100, got 300``.
+    Example: ``codecs[0].params.quality: must be <= 100, got 300``; an unknown key lists the known ones.
     """
-    problems = []
-    for err in exc.errors(include_url=False):
-        path = ".".join([where, *(str(p) for p in err["loc"])]) if where else ".".join(map(str, err["loc"]))
-        if err["type"] == "extra_forbidden":
-            problems.append(f"{path}: unknown parameter")
-        elif err["type"] == "missing":
-            problems.append(f"{path}: required, missing")
-        else:
-            message = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{path}: {message}, got {err.get('input')!r}")
-    return ConfigError("; ".join(problems))
+    return config_error(exc, where=where, model=model)
 
 
 class Codec(ABC):
@@ -127,7 +119,7 @@ class Codec(ABC):
         try:
             self.params = self.Params(**params)
         except ValidationError as exc:
-            raise params_error(exc, where=type(self).__name__) from None
+            raise params_error(exc, where=type(self).__name__, model=self.Params) from None
 
     @classmethod
     def default_label(cls, params: CodecParams) -> str:

@@ -113,7 +113,7 @@ def test_long_rows_stay_accurate_in_complex64():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"carrier_frequency_hz": 2e9, "symbol_rate": 1e4}, "channel.params.speed_kmh: required, missing"),
+        ({"carrier_frequency_hz": 2e9, "symbol_rate": 1e4}, "channel.params.speed_kmh: required field is missing"),
         ({"speed_kmh": -3, "carrier_frequency_hz": 2e9, "symbol_rate": 1e4}, "channel.params.speed_kmh: must be >= 0"),
         ({"speed_kmh": 3, "carrier_frequency_hz": 0, "symbol_rate": 1e4},
          "channel.params.carrier_frequency_hz: must be > 0"),

@@ -117,7 +117,7 @@ def test_block_fading_holds_one_gain_per_run_and_output_is_gain_times_input_plus
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({}, "channel.params.k_factor: required, missing"),
+        ({}, "channel.params.k_factor: required field is missing"),
         ({"k_factor": -1}, "channel.params.k_factor: must be >= 0, got -1"),
         ({"k_factor": float("nan")}, "channel.params.k_factor: must be a finite number"),
         ({"k_factor": 1, "los_phase": "fixed"}, "channel.params.los_phase: must be 'random' or 'zero', got 'fixed'"),

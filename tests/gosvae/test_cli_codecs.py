@@ -27,14 +27,14 @@ def test_eval_and_encode_errors_are_one_line(tmp_path, tiny_zoo, capsys):
     assert capsys.readouterr().err.startswith("error: unknown codec 'nope'")
     assert main(["eval", "--codec", "vqvae:model=tiny-codec,coder=arith", "--num-images", "1"]) == 2
     assert capsys.readouterr().err.strip() == (
-        "error: codec 'vqvae:model=tiny-codec,coder=arith'.coder: Input should be 'range', 'huffman' or 'fixed', got 'arith'")
+        "error: codec 'vqvae:model=tiny-codec,coder=arith'.coder: must be 'range', 'huffman' or 'fixed', got 'arith'")
     assert main(["eval", "--num-images", "1"]) == 2
     capsys.readouterr()
     Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tmp_path / "a.png")
     encode = ["encode", str(tmp_path / "a.png"), "-o", str(tmp_path / "a.gosv")]
     for extra, message in [
         (["--codec", "jpeg:quality=30", "--coder", "fixed"], "coder (model, coder, rows_per_slice) belong to the vqvae codec only"),
-        (["--codec", "jpeg:quality=300"], "codec 'jpeg:quality=300'.quality: Input should be less than or equal to 100, got 300"),
+        (["--codec", "jpeg:quality=300"], "codec 'jpeg:quality=300'.quality: must be <= 100, got 300"),
         (["--codec", "nope"], "unknown codec 'nope'"),
         (["--codec", "vqvae:model=no-such-model"], "no model 'no-such-model' in the zoo"),
     ]:

@@ -110,9 +110,9 @@ def _crafted(tmp_path, spec: str, *, image=(8, 8), coded=(8, 8)):
     ("vqvae:model=" + "a" * 101, "is not a zoo model name"),
     ("factorized-ae:model=C:\\models\\x", "is not a zoo model name"),
     ("nope:quality=3", "unknown codec 'nope'"),
-    ("vqvae:model=tiny-codec,coder=arith", "codec spec.coder: Input should be"),
-    ("jpeg:quality=300", "codec spec.quality: Input should be less than or equal to 100"),
-    ("jpeg:qualty=30", "codec spec.qualty: unknown parameter"),
+    ("vqvae:model=tiny-codec,coder=arith", "codec spec.coder: must be 'range', 'huffman' or 'fixed'"),
+    ("jpeg:quality=300", "codec spec.quality: must be <= 100, got 300"),
+    ("jpeg:qualty=30", "codec spec.qualty: unknown field (known: target_bytes, target_bpp, max_packet_bytes, quality,"),
     ("jpeg:quality", "'quality' is not KEY=VALUE"),
     (":quality=3", "expected NAME[:KEY=VALUE,...]"),
 ])

@@ -18,7 +18,7 @@ from scipy import stats
 
 from channels import AWGNChannel
 from channels.testing import check_channel_model
-from gosvae.errors import ConfigError
+from gosvae_core.errors import ConfigError
 from gosvae_impulsive_noise import BernoulliGaussianChannel
 
 P, RATIO = 0.05, 100.0
