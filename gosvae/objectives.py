@@ -28,7 +28,8 @@ name                      terms (default weight 1 each)
   target is the soft distribution S (``ce_target="soft"``); ``ce_target="hard"`` uses the arg-max
   labels of S instead (classic pseudo-label distillation).
 - ``perceptual``: ``"lpips"`` uses the LPIPS module given (``lpips(x, x̂) -> (B,)``, images in
-  [0, 1]), averaged over the batch; ``"teacher-features"`` compares the teacher's
+  [0, 1]), averaged over the batch (:func:`load_objective_lpips` loads it from the weight files
+  of ``$GOSVAE_VGG16_WEIGHTS`` and ``$GOSVAE_LPIPS_WEIGHTS`` when the objective uses it); ``"teacher-features"`` compares the teacher's
   ``features(x)`` and ``features(x̂)`` the way LPIPS compares VGG features, without learned
   heads: each map is divided by its Euclidean norm over channels at every pixel, the squared
   differences are summed over channels, averaged over pixels and images, then averaged over
@@ -69,7 +70,15 @@ from gosvae.metrics.divergences import (
 from gosvae.models.vqvae import VQVAEOutput
 from gosvae.teachers.base import Teacher
 
-__all__ = ["OBJECTIVE_TERMS", "PERCEPTUAL_KINDS", "Objective", "build_objective", "teacher_feature_distance"]
+__all__ = [
+    "OBJECTIVE_TERMS",
+    "PERCEPTUAL_KINDS",
+    "Objective",
+    "build_objective",
+    "load_objective_lpips",
+    "teacher_feature_distance",
+    "uses_lpips",
+]
 
 OBJECTIVE_TERMS: dict[str, tuple[str, ...]] = {
     "mse": ("mse", "codebook", "commitment"),
@@ -327,3 +336,43 @@ def build_objective(
         js_resolution=js_resolution,
         ce_target=ce_target,
     )
+
+
+def uses_lpips(name: str, *, perceptual: str = "teacher-features", weights: Mapping[str, float] | None = None) -> bool:
+    """Whether :func:`build_objective` with these arguments needs an LPIPS module.
+
+    Output: ``True`` for ``"lpips"``, and for an objective with a ``perceptual`` term of weight > 0
+    (default 1) when ``perceptual="lpips"``; ``False`` otherwise (unknown names included: building
+    the objective reports those).
+    """
+    if name == "lpips":
+        return True
+    weight = (weights or {}).get("perceptual", 1.0)
+    has_term = "perceptual" in OBJECTIVE_TERMS.get(name, ())
+    return has_term and perceptual == "lpips" and isinstance(weight, numbers.Real) and not isinstance(weight, bool) and weight > 0
+
+
+def load_objective_lpips(
+    name: str,
+    *,
+    perceptual: str = "teacher-features",
+    weights: Mapping[str, float] | None = None,
+    vgg16_weights: str | None = None,
+    lpips_weights: str | None = None,
+) -> nn.Module | None:
+    """The LPIPS module that ``build_objective(name, perceptual=..., weights=...)`` needs, or ``None``.
+
+    Inputs: the objective's ``name``, ``perceptual`` and ``weights`` (as for :func:`build_objective`),
+    and the two weight files (default: ``$GOSVAE_VGG16_WEIGHTS`` and ``$GOSVAE_LPIPS_WEIGHTS``,
+    :func:`gosvae.perceptual.resolve_lpips_weight_paths`).
+
+    Output: a frozen :class:`gosvae.perceptual.LPIPS` on the CPU when :func:`uses_lpips`, else
+    ``None`` (nothing is read). Raises :class:`~gosvae.errors.MissingWeightsError` (one line naming
+    the variable, the path and the download URL) when a file is not set or absent.
+    """
+    if not uses_lpips(name, perceptual=perceptual, weights=weights):
+        return None
+    from gosvae.perceptual import load_lpips, resolve_lpips_weight_paths
+
+    paths = resolve_lpips_weight_paths(vgg16_weights=vgg16_weights, lpips_weights=lpips_weights)
+    return load_lpips(vgg16_weights=paths.vgg16_weights, lpips_weights=paths.lpips_weights)

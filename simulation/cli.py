@@ -7,6 +7,9 @@ Usage
     ``runs/simulate/<scenario name>``): ``results.csv`` (a row per point, appended as each point
     ends), ``results.json``, ``plots/*.png``, ``scenario.resolved.yaml`` and ``manifest.json``.
     ``--resume`` continues an interrupted run in ``DIR``, skipping finished points.
+    ``--device cuda`` a torch build without CUDA cannot use is refused at once (one line, exit 2).
+    Progress: a tqdm bar on a terminal; when stderr is not a terminal (redirected to a file), one
+    line per finished point (done/total, elapsed, ETA, the point's key) (:mod:`simulation.progress`).
 ``simulate SCENARIO.yaml --executor ray [--address ADDR] [--workers N]``
     Runs the points as Ray actors (the ``ray`` extra: ``pip install -e ".[ray]"``): on a private
     local instance, or on the cluster at ``ADDR`` (``auto`` for the one this machine joined with
@@ -153,6 +156,17 @@ def codec_listing(registry: "Registry | None" = None) -> str:
     return "\n".join(out)
 
 
+def _check_device(name: str) -> None:
+    """Refuse a ``--device`` this machine cannot use, before any work (one-line :class:`UserError`).
+
+    Input: the ``--device`` value. Output: none; raises as ``gosvae train`` does for ``run.device``
+    (:func:`gosvae.training.device.resolve_device`), naming ``--device``.
+    """
+    from gosvae.training.device import resolve_device
+
+    resolve_device(name, option="--device")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``simulate`` console script (``argv=None``: the command line)."""
     if argv is None:
@@ -176,6 +190,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return 0
     if not args.scenario:
         raise UserError("missing SCENARIO: give a scenario YAML file (see scenarios/), --list-channels or --list-codecs")
+    _check_device(args.device)
     if args.executor != "ray" and (args.address is not None or args.workers is not None):
         raise UserError("--address and --workers need --executor ray")
     if args.executor == "ray":  # before anything loads: a missing extra is one line

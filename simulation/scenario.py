@@ -27,6 +27,7 @@ Format
     sweep:
       snr_db: {start: 0, stop: 20, step: 2}     # or a list [0, 5, 10]
       link.modulation: [qpsk, 16qam]            # any link/channel field by dotted path
+      # a list-valued parameter takes a list of lists: channel.params.speed_kmh: [[0, 30], [0, 120]]
 
 A codec entry's ``rate`` (``{bytes: N}``, ``{bpp: x}`` or ``{match: LABEL}``: the per-image
 payloads of another entry, which must not use ``match`` itself) becomes per-image byte budgets
@@ -80,7 +81,7 @@ from simulation.scenario_checks import check_dataset_root as _check_dataset
 from simulation.scenario_checks import check_labels as _check_labels
 from simulation.scenario_checks import check_models as _check_models  # noqa: F401 - tests import it from here
 from simulation.scenario_checks import check_rates as _check_rates
-from simulation.sweep import SweepAxis, SweepPoint, check_sweep, expand_points, parse_sweep
+from simulation.sweep import SweepAxis, SweepPoint, check_sweep, expand_points, parse_sweep, plain_value
 
 __all__ = [
     "ChannelSection",
@@ -276,7 +277,7 @@ class LoadedScenario:
             "codecs": [_resolved_codec(c) for c in s.codecs],
             "link": s.link.model_dump(mode="json"),
             "channel": {"model": s.channel.model, "params": params},
-            "sweep": {a.path: list(a.values) for a in self.axes},
+            "sweep": {a.path: [plain_value(v) for v in a.values] for a in self.axes},
         }
 
 

@@ -8,7 +8,8 @@ and the points run, each row saved the moment its point ends.
 Where the points run is the executor's business (:mod:`simulation.executors`): in this process by
 default, or on a Ray cluster (``executor="ray"``, :mod:`simulation.ray_executor`), which hands the
 rows back as its workers finish them; they are written the same way, and ``results.csv`` is put
-back in point order at the end.
+back in point order at the end. Either way each finished point is reported by
+:func:`simulation.progress.track_points` (a bar on a terminal, else a line per point on stderr).
 
 Example
 -------
@@ -24,11 +25,10 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from tqdm import tqdm
-
 from gosvae.errors import UserError
 from simulation.executors import make_executor, sort_results_csv
 from simulation.plots import write_plots
+from simulation.progress import track_points
 from simulation.report import summary_table
 from simulation.results import (
     MANIFEST_JSON,
@@ -136,7 +136,7 @@ def _write_and_run(loaded: LoadedScenario, runner: Any, *, out_dir: Path, resume
     rows = list(done)
     extra = _json_extra(loaded, runner.summary()) if todo else None
     finished = runner.run(todo)
-    for row in tqdm(finished, total=len(todo), desc=scenario.name, unit="point", disable=None if progress is None else not progress):
+    for row in track_points(finished, total=len(todo), desc=scenario.name, enabled=progress):
         writer.append(row)
         rows.append(row)
         writer.write_json(sorted(rows, key=lambda r: r["point"]), **extra, counters=runner.counters.to_dict())

@@ -9,7 +9,10 @@ a product, and the scenario's codecs are one more axis. Paths:
 - ``channel.model`` and ``channel.params.<name>``: the channel model and its parameters.
 
 Values are a list (``[qpsk, 16qam]``), a single value, or a range ``{start, stop, step}`` (stop
-included when it falls on the grid).
+included when it falls on the grid). A list-valued parameter (a TDL ``speed_kmh`` range
+``[min, max]``, ``num_guard_carriers``, ...) is swept as a list of lists, each inner list being one
+value: ``channel.params.speed_kmh: [[0, 30], [0, 120]]`` (held as a :class:`ListValue`, shown
+``[0, 30]`` in keys and tables, validated against the channel's ``Params`` like any other value).
 
 Every :class:`SweepPoint` has a stable key (``codec=vq-vae-r4;link.modulation=16qam;snr_db=4``)
 and a random seed derived from the scenario seed and that key by SHA-256, so a point gives the
@@ -41,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from simulation.scenario import Scenario
 
 __all__ = [
+    "ListValue",
     "SNR_PATH",
     "SweepAxis",
     "SweepPoint",
@@ -67,6 +71,23 @@ _NOT_SWEPT = {
     "description": "cannot be swept",
 }
 _SWEEPABLE = "sweepable: snr_db, link.<field>, channel.model, channel.params.<name>"
+
+
+class ListValue(tuple):
+    """One list-valued sweep value: a tuple (points stay hashable) whose text is the list's, ``[0, 30]``
+    (keys, tables, ``results.csv``); JSON writes it as a list; :func:`plain_value` gives the list."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return format_value(self)
+
+    __str__ = __repr__
+
+
+def plain_value(value: Any) -> Any:
+    """``value`` as a config model receives it from YAML: a :class:`ListValue` becomes a ``list``."""
+    return list(value) if isinstance(value, ListValue) else value
 
 
 @dataclass(frozen=True)
@@ -129,6 +150,8 @@ def format_value(value: Any) -> str:
         return str(int(value))
     if value is None:
         return "null"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
     return str(value)
 
 
@@ -150,9 +173,12 @@ def parse_sweep(raw: Any, *, source: str) -> list[SweepAxis]:
         _check_path_syntax(str(path), source=source)
         values = _expand_values(spec, where=where, source=source)
         for i, value in enumerate(values):
-            if not (value is None or isinstance(value, (str, int, float, bool))):
-                raise ConfigError(f"{source}: {where}[{i}]: must be a number, string, boolean or null, got {short_repr(value)}")
-            if path == SNR_PATH and (value is None or isinstance(value, (str, bool)) or not _finite(value)):
+            if isinstance(value, list) and path != SNR_PATH:
+                values[i] = value = _list_value(value, where=f"{where}[{i}]", source=source)
+            elif not _scalar(value) and path != SNR_PATH:
+                raise ConfigError(f"{source}: {where}[{i}]: must be a number, string, boolean, null or (for a list-valued "
+                                  f"parameter) a list of those, got {short_repr(value)}")
+            if path == SNR_PATH and (not isinstance(value, (int, float)) or isinstance(value, bool) or not _finite(value)):
                 raise ConfigError(f"{source}: {where}[{i}]: must be a finite number (dB), got {short_repr(value)}")
             if path == SNR_PATH and abs(value) > MAX_ABS_SNR_DB:
                 raise ConfigError(f"{source}: {where}[{i}]: must lie within [-{MAX_ABS_SNR_DB:g}, {MAX_ABS_SNR_DB:g}] dB, "
@@ -164,6 +190,21 @@ def parse_sweep(raw: Any, *, source: str) -> list[SweepAxis]:
             seen.add(text)
         axes.append(SweepAxis(str(path), tuple(values)))
     return axes
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _list_value(value: list[Any], *, where: str, source: str) -> ListValue:
+    """A list-valued sweep value (items: numbers, strings, booleans or null) as a :class:`ListValue`."""
+    if len(value) > MAX_VALUES_PER_AXIS:
+        raise ConfigError(f"{source}: {where}: a list value has {len(value)} items, more than {MAX_VALUES_PER_AXIS}")
+    for j, item in enumerate(value):
+        if not _scalar(item):
+            raise ConfigError(f"{source}: {where}[{j}]: the items of a list value must be numbers, strings, booleans "
+                              f"or null, got {short_repr(item)}")
+    return ListValue(value)
 
 
 def _finite(value: int | float) -> bool:
@@ -266,7 +307,7 @@ def resolve_link(base: LinkConfig, overrides: Mapping[str, Any]) -> LinkConfig:
         node = data
         for part in parents:
             node = node[part]
-        node[last] = value
+        node[last] = plain_value(value)
     return LinkConfig.model_validate(data)
 
 
@@ -276,7 +317,7 @@ def resolve_channel(model: str, params: Mapping[str, Any], overrides: Mapping[st
     params = dict(params)
     for path, value in overrides.items():
         if path.startswith("channel.params."):
-            params[path.removeprefix("channel.params.")] = value
+            params[path.removeprefix("channel.params.")] = plain_value(value)
     return model, params
 
 
@@ -310,6 +351,9 @@ def check_sweep(scenario: "Scenario", axes: Sequence[SweepAxis], *, source: str)
             _check_overrides(scenario, dict(zip((a.path for a in swept), combination)), source=source, single=None)
 
 
+_LIST_HINT = " (a list-valued parameter is swept as a list of lists, e.g. [[0, 30], [0, 120]])"
+
+
 def _check_overrides(scenario: "Scenario", overrides: dict[str, Any], *, source: str, single: str | None) -> None:
     from channels import channel_class
 
@@ -330,10 +374,12 @@ def _check_overrides(scenario: "Scenario", overrides: dict[str, Any], *, source:
     if single is not None:
         value = overrides[single]
         prefix = f"{single}: "
+        wants_list = any(f"valid {kind}" in problem for kind in ("list", "tuple", "array"))
+        hint = _LIST_HINT if wants_list and not isinstance(value, ListValue) else ""
         if problem.startswith(prefix):
-            raise ConfigError(f"{source}: sweep.{problem}")
+            raise ConfigError(f"{source}: sweep.{problem}{hint}")
         path, _, expectation = problem.partition(": ")
-        raise ConfigError(f"{source}: sweep.{single}: value {short_repr(value)} makes {path} invalid: {expectation}")
+        raise ConfigError(f"{source}: sweep.{single}: value {short_repr(value)} makes {path} invalid: {expectation}{hint}")
     combination = ", ".join(f"{path}={format_value(value)}" for path, value in overrides.items())
     raise ConfigError(f"{source}: sweep: the combination {combination} is invalid: {problem}")
 

@@ -36,7 +36,7 @@ from gosvae.codecs.vqvae import VQVAECodec
 from gosvae.errors import UserError
 from gosvae.evaluation import count_parameters, evaluate_codec
 from gosvae.models import VQVAE
-from gosvae.objectives import build_objective
+from gosvae.objectives import build_objective, load_objective_lpips
 from gosvae.teachers import DEFAULT_TEACHER, load_teacher
 from gosvae.training.config import DataConfig, OptimConfig, RunConfig, StrictModel
 from gosvae.training.data import MaterializedData
@@ -135,6 +135,8 @@ def train_codec(
         config.objective.name,
         teacher=teacher,
         perceptual=config.objective.perceptual,
+        lpips=load_objective_lpips(config.objective.name, perceptual=config.objective.perceptual,
+                                   weights=config.objective.weights or None),  # from $GOSVAE_*_WEIGHTS
         weights=config.objective.weights or None,
         js_resolution=config.objective.js_resolution,
         ce_target=config.objective.ce_target,

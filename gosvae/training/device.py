@@ -22,15 +22,22 @@ from gosvae.errors import UserError
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
-def resolve_device(name: str) -> torch.device:
-    """``torch.device`` for ``name``; a clear one-line error if it is malformed or absent here."""
+def resolve_device(name: str, *, option: str = "run.device") -> torch.device:
+    """``torch.device`` for ``name``; a clear one-line error if it is malformed or absent here.
+
+    Inputs: ``name`` (``cpu``, ``cuda`` or ``cuda:N``) and ``option``, the setting that gave it as
+    the messages should name it (``run.device`` of a config, ``--device`` of ``simulate``).
+    Output: the device. Raises :class:`UserError` (one line naming ``option``) for a malformed name,
+    a torch build without CUDA (``torch.cuda.is_available()`` is False) or a missing GPU index.
+    """
     if not _DEVICE.match(name):
-        raise UserError(f"run.device: expected 'cpu', 'cuda' or 'cuda:N', got {name!r}")
+        raise UserError(f"{option}: expected 'cpu', 'cuda' or 'cuda:N', got {name!r}")
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise UserError(f"run.device: '{name}' asked for, but this torch build sees no CUDA GPU (use cpu)")
+            raise UserError(f"{option}: '{name}' asked for, but this torch build sees no CUDA GPU "
+                            "(torch.cuda.is_available() is False; use cpu)")
         index = device.index or 0
         if index >= torch.cuda.device_count():
-            raise UserError(f"run.device: '{name}' asked for, but only {torch.cuda.device_count()} CUDA device(s) exist")
+            raise UserError(f"{option}: '{name}' asked for, but only {torch.cuda.device_count()} CUDA device(s) exist")
     return device

@@ -11,6 +11,7 @@ import pytest
 from gosvae.teachers import build_teacher
 from gosvae.training.codec import CodecTrainingConfig
 from gosvae.training.config import TeacherTrainingConfig
+from gosvae.training.rl_asc import RLASCTrainingConfig
 from gosvae.models import VQVAE
 from gosvae.yaml_config import read_yaml, validate_model
 
@@ -36,6 +37,15 @@ def test_config_validates_and_builds(path):
 
         config = validate_model(data, FactorizedAETrainingConfig, source=str(path))
         FactorizedAE.from_config(config.model.model_dump())
+    elif isinstance(data.get("model"), dict) and data["model"].get("arch") == "rl-asc":  # RL-ASC (Huang et al.)
+        from gosvae.models.rl_asc import RLASC
+        from gosvae.zoo import get_entry
+
+        config = validate_model(data, RLASCTrainingConfig, source=str(path))
+        num_classes = get_entry(config.teacher).arch_config["num_classes"]
+        RLASC.from_config({**config.model.model_dump(exclude={"arch"}), "num_classes": num_classes})
+        assert config.data.crop[0] % 8 == 0 and config.data.crop[1] % 8 == 0
+        steps = config.stages.one + (config.stages.two if config.allocation == "agent" else 0) + config.stages.three
     else:
         config = validate_model(data, CodecTrainingConfig, source=str(path))
         VQVAE(**config.model)
@@ -43,4 +53,4 @@ def test_config_validates_and_builds(path):
     if entry.is_file():  # a trained entry: the committed recipe is the one that made it
         meta = json.loads(entry.read_text())
         assert meta["config"] == str(path.relative_to(ROOT))
-        assert meta["steps"] == config.optim.steps
+        assert meta["steps"] == (steps if isinstance(config, RLASCTrainingConfig) else config.optim.steps)
