@@ -1,9 +1,13 @@
-"""Packet CRC of any length, batched through Sionna's ``CRCEncoder`` / ``CRCDecoder``.
+"""Packet CRC of any length: Sionna's 3GPP CRC polynomials, computed by a compiled shift register.
 
-Sionna's CRC blocks work on a fixed number of bits per call. The 3GPP CRCs start from a zero
-register, so zeros *in front of* a message leave its CRC unchanged: packets are left-padded with
-zeros to a power-of-two width (at least 64 bits) and every width is one batched Sionna call. The
-encoder/decoder pair of each width is built once and kept by the instance.
+The generator polynomials are Sionna's (``CRCEncoder(polynomial).crc_pol``, TS 38.212 5.1); the
+parity of a packet is the remainder of ``bits(D) * D^L`` divided by ``g(D)``, MSB first, exactly
+what Sionna's ``CRCEncoder`` appends. A packet passes the check when the parity computed from
+its received bits equals its received parity, which is Sionna's ``CRCDecoder`` test (the
+remainder of ``bits(D) * D^L + parity(D)`` is zero) rewritten: the register starts at zero, so
+the remainder of the whole word is ``crc(bits) XOR parity``. All packets of a call go through
+one compiled loop, one bit per step, reading the float 0/1 stream in place (no padding, no
+per-length Sionna blocks; tests compare with Sionna's blocks and a long division).
 
 Example
 -------
@@ -16,15 +20,12 @@ tensor([True])
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import torch
-from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
-
-from simulation.link.segmentation import ragged_indices
+from sionna.phy.fec.crc import CRCEncoder
 
 __all__ = ["PacketCRC"]
-
-_MIN_WIDTH = 64
 
 
 class PacketCRC:
@@ -35,14 +36,18 @@ class PacketCRC:
     polynomial : str
         "CRC24A", "CRC24B", "CRC24C", "CRC16", "CRC11", "CRC6" (3GPP TS 38.212) or "none".
     device : str
-        Device of the Sionna blocks and of the tensors given to them.
+        Device of the returned tensors' inputs (the register runs on the CPU).
     """
 
     def __init__(self, polynomial: str, *, device: str) -> None:
         self.polynomial = polynomial
         self.device = device
-        self.length = 0 if polynomial == "none" else CRCEncoder(polynomial).crc_length
-        self._coders: dict[int, tuple[CRCEncoder, CRCDecoder]] = {}
+        self.length = 0
+        self._generator = 0  # g(D) without its leading term, bit i = coefficient of D^i
+        if polynomial != "none":
+            coefficients = np.asarray(CRCEncoder(polynomial).crc_pol, dtype=np.int64)  # D^L first
+            self.length = len(coefficients) - 1
+            self._generator = int(coefficients[1:] @ (1 << np.arange(self.length - 1, -1, -1, dtype=np.int64)))
 
     def parity(self, bits: torch.Tensor, *, starts: np.ndarray, lengths: np.ndarray) -> torch.Tensor:
         """CRC parity bits of each packet.
@@ -51,14 +56,12 @@ class PacketCRC:
         lengths[i]]``; ``starts``, ``lengths`` (P,) ints.
         Output: (P, length) float 0/1 on ``bits.device``.
         """
-        parity = torch.zeros(len(lengths), self.length, dtype=torch.float32, device=bits.device)
         if self.length == 0:
-            return parity
-        for width, rows in self._width_groups(lengths):
-            padded = self._left_padded(bits, starts[rows], lengths[rows], width, extra=0)
-            encoder, _ = self._coder(width)
-            parity[torch.as_tensor(rows, device=bits.device)] = encoder(padded)[:, width:].to(torch.float32)
-        return parity
+            return torch.zeros(len(lengths), 0, dtype=torch.float32, device=bits.device)
+        registers = self._registers(bits, starts, lengths)
+        shifts = np.arange(self.length - 1, -1, -1, dtype=np.int64)
+        parity = ((registers[:, None] >> shifts) & 1).astype(np.float32)
+        return torch.from_numpy(parity).to(bits.device)
 
     def check(
         self, bits: torch.Tensor, parity: torch.Tensor, *, starts: np.ndarray, lengths: np.ndarray
@@ -67,39 +70,33 @@ class PacketCRC:
 
         Input as in :meth:`parity`. Output: (P,) bool; all True when the CRC is "none".
         """
-        valid = torch.ones(len(lengths), dtype=torch.bool, device=bits.device)
         if self.length == 0:
-            return valid
-        for width, rows in self._width_groups(lengths):
-            rows_t = torch.as_tensor(rows, device=bits.device)
-            padded = self._left_padded(bits, starts[rows], lengths[rows], width, extra=self.length)
-            padded[:, width:] = parity[rows_t]
-            _, decoder = self._coder(width)
-            valid[rows_t] = decoder(padded)[1].reshape(-1)
-        return valid
+            return torch.ones(len(lengths), dtype=torch.bool, device=bits.device)
+        received = (parity.detach().cpu().numpy().reshape(len(lengths), self.length) > 0.5).astype(np.int64)
+        received = received @ (1 << np.arange(self.length - 1, -1, -1, dtype=np.int64))
+        return torch.from_numpy(self._registers(bits, starts, lengths) == received).to(bits.device)
 
-    def _coder(self, width: int) -> tuple[CRCEncoder, CRCDecoder]:
-        if width not in self._coders:
-            encoder = CRCEncoder(self.polynomial, k=width, device=self.device)
-            self._coders[width] = (encoder, CRCDecoder(encoder, device=self.device))
-        return self._coders[width]
+    def _registers(self, bits: torch.Tensor, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """(P,) int64 remainders of the packets, bit ``L - 1 - j`` = parity bit ``j``."""
+        stream = bits.detach().to(device="cpu", dtype=torch.float32).reshape(-1).numpy()
+        lengths = np.ascontiguousarray(lengths, dtype=np.int64).reshape(-1)
+        starts = np.ascontiguousarray(np.asarray(starts, dtype=np.int64).reshape(-1)[: len(lengths)])
+        if len(starts) != len(lengths):
+            raise ValueError(f"{len(lengths)} packet lengths but {len(starts)} starts")
+        if len(lengths) and ((starts < 0).any() or (starts + lengths > len(stream)).any() or (lengths < 0).any()):
+            raise ValueError("a packet reaches outside the bit stream")
+        out = np.zeros(len(lengths), dtype=np.int64)
+        _crc_registers(stream, starts, lengths, self._generator, self.length, out)
+        return out
 
-    @staticmethod
-    def _width_groups(lengths: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        lengths = np.asarray(lengths, dtype=np.int64)
-        widths = np.maximum(_MIN_WIDTH, 1 << np.ceil(np.log2(np.maximum(lengths, 1))).astype(np.int64))
-        return [(int(w), np.flatnonzero(widths == w)) for w in np.unique(widths)]
 
-    @staticmethod
-    def _left_padded(
-        bits: torch.Tensor, starts: np.ndarray, lengths: np.ndarray, width: int, *, extra: int
-    ) -> torch.Tensor:
-        """(rows, width + extra) zeros with packet r right-aligned in its first ``width`` columns."""
-        rows = len(lengths)
-        row_of_bit = np.repeat(np.arange(rows, dtype=np.int64), lengths)
-        column = ragged_indices(width - lengths, lengths)
-        target = torch.as_tensor(row_of_bit * (width + extra) + column, device=bits.device)
-        source = torch.as_tensor(ragged_indices(starts, lengths), device=bits.device)
-        padded = torch.zeros(rows * (width + extra), dtype=torch.float32, device=bits.device)
-        padded[target] = bits[source].to(torch.float32)
-        return padded.view(rows, width + extra)
+@numba.njit(cache=True, nogil=True)
+def _crc_registers(bits, starts, lengths, generator, length, out):  # pragma: no cover - compiled
+    """Shift register of ``g(D)``, zero start, one input bit per step (bit > 0.5 counts as 1)."""
+    mask = (np.int64(1) << length) - 1
+    for packet in range(starts.size):
+        register = np.int64(0)
+        for position in range(starts[packet], starts[packet] + lengths[packet]):
+            feedback = ((register >> (length - 1)) & 1) ^ np.int64(bits[position] > 0.5)
+            register = ((register << 1) & mask) ^ (generator & -feedback)
+        out[packet] = register

@@ -34,7 +34,9 @@ from simulation.link.config import LinkConfig
 from simulation.link.crc import PacketCRC
 from simulation.link.fec import Uncoded, build_channel_code
 from simulation.link.modem import Modem
-from simulation.link.segmentation import BlockLayout, bits_to_packets, packets_to_bits, plan_blocks, ragged_indices
+from simulation.link.segmentation import (
+    BlockLayout, bits_to_packets, packets_to_bits, plan_blocks, ragged_copy, ragged_indices,
+)  # fmt: skip
 from simulation.link.stats import LinkStats
 
 __all__ = ["Link", "STAGE_CLOCK"]
@@ -117,9 +119,8 @@ class Link:
                 codeword_bits=self.code.codeword_bits,
                 bits_per_symbol=self.modem.bits_per_symbol,
             )
-            payload_at = ragged_indices(layout.packet_start, layout.payload_bits)
             info = torch.zeros(layout.info_length, dtype=torch.float32, device=self.device)
-            info[self._index(payload_at)] = torch.as_tensor(packets_to_bits(packets), device=self.device).float()
+            self._put_payload(info, packets_to_bits(packets), layout)
         with timer("crc"):
             parity = self.crc.parity(info, starts=layout.packet_start, lengths=layout.payload_bits)
             info[self._crc_index(layout)] = parity
@@ -149,7 +150,7 @@ class Link:
                 starts=layout.packet_start,
                 lengths=layout.payload_bits,
             ).cpu()
-            received_packets = bits_to_packets(decoded[self._index(payload_at)].cpu().numpy(), layout.payload_bits)
+            received_packets = bits_to_packets(self._payload(decoded, layout), layout.payload_bits)
 
         sent_bits = ragged_indices(layout.block_code_start, layout.block_n)
         raw_errors = int((llr[self._index(sent_bits)] > 0).ne(coded[self._index(sent_bits)] > 0.5).sum())
@@ -202,10 +203,10 @@ class Link:
             return coded
         for k, n, blocks in _groups(layout):
             for rows in np.array_split(blocks, -(-len(blocks) // self.config.max_codewords_per_call)):
-                codewords = self.code.encode(info[self._block_index(layout.block_info_start[rows], k)])
+                codewords = self.code.encode(self._blocks(info, layout.block_info_start[rows], k))
                 if self._interleaver is not None:
                     codewords = self._interleaver(codewords)
-                coded[self._block_index(layout.block_code_start[rows], n)] = codewords.to(torch.float32)
+                self._put_blocks(coded, layout.block_code_start[rows], n, codewords.to(torch.float32))
         return coded
 
     def _decode(self, llr: torch.Tensor, layout: BlockLayout) -> tuple[torch.Tensor, int]:
@@ -218,13 +219,45 @@ class Link:
             return decoded, 0
         early_exits = 0
         for k, n, blocks in _groups(layout):
-            block_llr = llr[self._block_index(layout.block_code_start[blocks], n)]
+            block_llr = self._blocks(llr, layout.block_code_start[blocks], n)
             if self._deinterleaver is not None:
                 block_llr = self._deinterleaver(block_llr)
             result = self.code.decode(block_llr, k=k)
-            decoded[self._block_index(layout.block_info_start[blocks], k)] = result.bits
+            self._put_blocks(decoded, layout.block_info_start[blocks], k, result.bits)
             early_exits += result.early_exits
         return decoded, early_exits
+
+    def _put_payload(self, info: torch.Tensor, bits: np.ndarray, layout: BlockLayout) -> None:
+        """Write the packets' (sum payload_bits,) 0/1 ``bits`` into their places in ``info``."""
+        if info.device.type == "cpu":
+            ragged_copy(bits, _offsets(layout.payload_bits), info.numpy(), layout.packet_start, layout.payload_bits)
+        else:
+            payload_at = ragged_indices(layout.packet_start, layout.payload_bits)
+            info[self._index(payload_at)] = torch.as_tensor(bits, device=info.device).float()
+
+    def _payload(self, decoded: torch.Tensor, layout: BlockLayout) -> np.ndarray:
+        """The packets' payload bits out of the decoded stream: (sum payload_bits,) uint8."""
+        if decoded.device.type != "cpu":
+            decoded = decoded.cpu()
+        bits = np.empty(int(layout.payload_bits.sum()), dtype=np.uint8)
+        ragged_copy(decoded.numpy(), layout.packet_start, bits, _offsets(layout.payload_bits), layout.payload_bits)
+        return bits
+
+    def _blocks(self, stream: torch.Tensor, starts: np.ndarray, length: int) -> torch.Tensor:
+        """(G, length) values ``stream[starts[g] + j]``: a view where the blocks are evenly spaced
+        (the usual case: blocks of one length back to back), else a gathered copy."""
+        view = _block_view(stream, starts, length)
+        if view is None:
+            return stream[self._block_index(starts, length)]
+        return view.contiguous()
+
+    def _put_blocks(self, stream: torch.Tensor, starts: np.ndarray, length: int, values: torch.Tensor) -> None:
+        """``stream[starts[g] + j] = values[g, j]``."""
+        view = _block_view(stream, starts, length)
+        if view is None:
+            stream[self._block_index(starts, length)] = values
+        else:
+            view.copy_(values)
 
     def _index(self, positions: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(positions, dtype=torch.int64, device=self.device)
@@ -243,6 +276,26 @@ def _groups(layout: BlockLayout) -> Iterator[tuple[int, int, np.ndarray]]:
     for k in np.unique(layout.block_k):
         blocks = np.flatnonzero(layout.block_k == k)
         yield int(k), int(layout.block_n[blocks[0]]), blocks
+
+
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    """Starts of consecutive pieces of the given lengths."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return np.cumsum(lengths) - lengths
+
+
+def _block_view(stream: torch.Tensor, starts: np.ndarray, length: int) -> torch.Tensor | None:
+    """(G, length) strided view of the contiguous 1-D ``stream`` at rows ``starts[g]``, when the
+    starts are evenly spaced at least ``length`` apart (rows do not overlap); else None."""
+    starts = np.asarray(starts, dtype=np.int64)
+    if len(starts) == 0 or not stream.is_contiguous() or stream.dim() != 1:
+        return None
+    step = int(starts[1] - starts[0]) if len(starts) > 1 else length
+    if step < length or starts[0] < 0 or int(starts[-1]) + length > stream.numel():
+        return None
+    if not np.array_equal(starts, starts[0] + step * np.arange(len(starts), dtype=np.int64)):
+        return None
+    return stream.as_strided((len(starts), length), (step, 1), stream.storage_offset() + int(starts[0]))
 
 
 def _as_bytes_list(packets: Sequence[bytes]) -> list[bytes]:

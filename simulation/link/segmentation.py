@@ -29,9 +29,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numba
 import numpy as np
 
-__all__ = ["BlockLayout", "bits_to_packets", "grid_round_up", "packets_to_bits", "plan_blocks", "ragged_indices"]
+__all__ = [
+    "BlockLayout", "bits_to_packets", "grid_round_up", "packets_to_bits", "plan_blocks", "ragged_copy", "ragged_indices",
+]
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,38 @@ def ragged_indices(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     lengths = np.asarray(lengths, dtype=np.int64)
     offsets = np.cumsum(lengths) - lengths
     return np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - offsets, lengths)
+
+
+def ragged_copy(
+    source: np.ndarray, source_starts: np.ndarray, target: np.ndarray, target_starts: np.ndarray, lengths: np.ndarray
+) -> None:
+    """``target[t + j] = source[s + j]`` for ``j < l``, every (s, t, l): what indexing with two
+    :func:`ragged_indices` does, in one compiled pass without the index arrays.
+
+    Input: 1-D numpy ``source`` and ``target`` (values cast to ``target``'s dtype as numpy's
+    ``astype`` does for 0/1 bits); ``lengths`` (M,) ints, ``source_starts`` and ``target_starts``
+    at least M ints (entries after the M-th ignored, as a layout's ``packet_start`` for no packets).
+    """
+    lengths = np.ascontiguousarray(lengths, dtype=np.int64).reshape(-1)
+    source_starts, target_starts = (
+        np.ascontiguousarray(np.asarray(a, dtype=np.int64).reshape(-1)[: len(lengths)])
+        for a in (source_starts, target_starts)
+    )
+    if len(source_starts) != len(lengths) or len(target_starts) != len(lengths):
+        raise ValueError("a ragged copy needs a source and a target start per length")
+    if len(lengths) and (
+        (lengths < 0).any() or (source_starts < 0).any() or (target_starts < 0).any()
+        or (source_starts + lengths > len(source)).any() or (target_starts + lengths > len(target)).any()
+    ):  # fmt: skip
+        raise ValueError("a ragged copy reaches outside its arrays")
+    _ragged_copy(source, source_starts, target, target_starts, lengths)
+
+
+@numba.njit(cache=True, nogil=True)
+def _ragged_copy(source, source_starts, target, target_starts, lengths):  # pragma: no cover - compiled
+    for i in range(lengths.size):
+        for j in range(lengths[i]):
+            target[target_starts[i] + j] = source[source_starts[i] + j]
 
 
 def packets_to_bits(packets: Sequence[bytes]) -> np.ndarray:
