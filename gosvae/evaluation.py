@@ -24,6 +24,7 @@ from torch import nn
 from gosvae.codecs import Codec
 from gosvae.datasets import IGNORE_INDEX
 from gosvae.metrics import SegmentationMeter, mean_confidence_interval, mse, psnr
+from gosvae.metrics.segmentation import segmentation_scores
 from gosvae.teachers import Teacher
 from gosvae.training.data import MaterializedData
 
@@ -100,12 +101,26 @@ def evaluate_codec(
 
 
 @torch.no_grad()
-def evaluate_teacher_on_clean(teacher: Teacher, *, data: MaterializedData, batch_size: int = 8) -> dict[str, float]:
-    """The teacher on the original images: the upper bound of every codec row."""
-    meter = SegmentationMeter(num_classes=teacher.num_classes, ignore_index=IGNORE_INDEX)
-    for images, labels in data.batches(batch_size=batch_size):
-        meter.update(teacher.predict(images), labels)
-    return {"miou_gt": float(meter.mean_iou()), "pixel_accuracy": float(meter.pixel_accuracy())}
+def evaluate_teacher_on_clean(
+    teacher: Teacher,
+    *,
+    data: MaterializedData,
+    batch_size: int = 8,
+    device: torch.device | str | None = None,
+    per_class: bool = False,
+) -> dict[str, Any]:
+    """The teacher on the original images: the upper bound of every codec row.
+
+    Scores from :func:`gosvae.metrics.segmentation.segmentation_scores`: ``miou_gt`` and
+    ``pixel_accuracy``, and with ``per_class`` ``per_class_iou`` (class name → IoU). With
+    ``device`` the images are moved there first (the teacher's device).
+    """
+    batches = (
+        (teacher.predict(images if device is None else images.to(device)), labels)
+        for images, labels in data.batches(batch_size=batch_size)
+    )
+    return segmentation_scores(batches, num_classes=teacher.num_classes, ignore_index=IGNORE_INDEX,
+                               class_names=teacher.class_names if per_class else None)
 
 
 def _interval_half_width(per_image_miou: Sequence[float]) -> float:

@@ -249,11 +249,9 @@ class Runner:
 
     def teacher_reference(self) -> dict[str, float]:
         """The teacher on the original images (upper bound of every curve)."""
-        from gosvae.datasets import IGNORE_INDEX
-        from gosvae.metrics import confusion_matrix, mean_iou, pixel_accuracy
+        from gosvae.metrics.segmentation import segmentation_scores
 
-        confusion = confusion_matrix(self.teacher_labels, self.labels, num_classes=self.teacher.num_classes, ignore_index=IGNORE_INDEX)
-        return {"miou_gt": mean_iou(confusion.cpu()), "pixel_accuracy": pixel_accuracy(confusion.cpu())}
+        return segmentation_scores([(self.teacher_labels, self.labels)], num_classes=self.teacher.num_classes)
 
     def clean_summary(self) -> dict[str, dict[str, float]]:
         """Per codec label: payload and clean-channel scores."""

@@ -23,7 +23,7 @@ Example
 from __future__ import annotations
 
 import math
-from typing import Literal, Sequence
+from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -38,6 +38,7 @@ __all__ = [
     "mean_iou",
     "pixel_accuracy",
     "SegmentationMeter",
+    "segmentation_scores",
     "mean_confidence_interval",
 ]
 
@@ -302,6 +303,45 @@ class SegmentationMeter:
     def pixel_accuracy(self) -> float:
         """Fraction of all labelled pixels seen that were predicted correctly."""
         return pixel_accuracy(self._confusion)
+
+
+def segmentation_scores(
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    num_classes: int,
+    ignore_index: int | None = IGNORE_INDEX,
+    class_names: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Dataset mIoU and pixel accuracy (one confusion matrix over every pixel) of predicted label maps.
+
+    The one computation of a teacher's mIoU on clean (original) images: the teacher row of
+    ``gosvae eval`` and of simulation results, and the val mIoU of teacher training.
+
+    Input
+    -----
+    batches : iterable of ``(pred, target)``
+        (B, H, W) or (H, W) integer class-id maps: the predictions and the ground truth (``pred``
+        is moved to ``target``'s device).
+    class_names : optional
+        With names, ``per_class_iou`` maps each name to its IoU rounded to 4 decimals (None when
+        the class is absent from both prediction and ground truth).
+
+    Output
+    ------
+    : dict
+        ``miou_gt`` and ``pixel_accuracy`` (floats, NaN without labelled pixels), and
+        ``per_class_iou`` with ``class_names``.
+    """
+    meter = SegmentationMeter(num_classes=num_classes, ignore_index=ignore_index, track_per_image=False)
+    for pred, target in batches:
+        meter.update(pred.to(target.device), target)
+    scores: dict[str, Any] = {"miou_gt": float(meter.mean_iou()), "pixel_accuracy": float(meter.pixel_accuracy())}
+    if class_names is not None:
+        scores["per_class_iou"] = {
+            name: (None if math.isnan(v) else round(float(v), 4))
+            for name, v in zip(class_names, meter.per_class_iou().tolist())
+        }
+    return scores
 
 
 def mean_confidence_interval(

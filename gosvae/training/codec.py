@@ -23,12 +23,10 @@ $ gosvae train configs/codecs/gos_vae_star_r4.yaml --export-zoo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
 import torch
-import yaml
 from pydantic import Field
 from torch import nn
 
@@ -37,13 +35,12 @@ from gosvae.errors import UserError
 from gosvae.evaluation import count_parameters, evaluate_codec
 from gosvae.models import VQVAE
 from gosvae.objectives import build_objective, load_objective_lpips
-from gosvae.teachers import DEFAULT_TEACHER, load_teacher
+from gosvae.teachers import DEFAULT_TEACHER, Teacher, load_teacher
 from gosvae.training.config import DataConfig, OptimConfig, RunConfig, StrictModel
 from gosvae.training.data import MaterializedData
-from gosvae.training.loop import build_optimizer, run_training_loop
-from gosvae.training.device import resolve_device
 from gosvae.training.gan import GAN_LOG_FIELDS, GanConfig, GanTraining
-from gosvae.training.teacher import initial_weights, materialize
+from gosvae.training.loop import build_optimizer, run_training_loop
+from gosvae.training.setup import RunSetup, initial_weights, prepare_run, train_data_metadata, write_final
 from gosvae.yaml_config import validate_model
 
 
@@ -108,23 +105,32 @@ def train_codec(
     With ``export_zoo`` the weights are rounded to float16 (the zoo format) before the final
     evaluation, and written with their metadata to ``zoo_dir`` (default: the package zoo).
     """
-    torch.set_num_threads(config.run.num_threads)
-    device = resolve_device(config.run.device)
-    out = Path(config.run.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    torch.manual_seed(config.run.seed)
-    generator = torch.Generator().manual_seed(config.run.seed)
+    setup = prepare_run(config, resume=resume)
+    model = build_codec_model(config, setup, config_path=config_path)
+    teacher, objective, gan = build_codec_objective(config, model, config_path=config_path)
+    seconds = run_codec_training(config, setup, model=model, objective=objective, gan=gan)
+    row = evaluate_trained_codec(config, setup, model=model, teacher=teacher, seconds=seconds, export_zoo=export_zoo)
+    if export_zoo:
+        export_codec(config, model, row, config_path=config_path, command=command, zoo_dir=zoo_dir)
+    return row
 
-    train_data, _ = materialize(config.data.train, cache_dir=config.data.cache_dir, desc="train split")
-    val_data, _ = materialize(config.data.val, cache_dir=config.data.cache_dir, desc="val split")
+
+def build_codec_model(config: CodecTrainingConfig, setup: RunSetup, *, config_path: str) -> VQVAE:
+    """The VQ-VAE of ``config.model``, started from ``init_from`` unless the run resumes."""
     try:
         model = VQVAE(**config.model)
     except TypeError as exc:
         raise UserError(f"{config_path}: model: {exc}") from None
-    if config.init_from and not (resume and (out / "checkpoint.pt").is_file()):
+    if setup.starts_from(config.init_from):
         weights = initial_weights(config.init_from)  # a VQ-GAN run's checkpoint also holds its discriminator
         model.load_state_dict({k: v for k, v in weights.items() if not k.startswith("discriminator.")})
+    return model
+
+
+def build_codec_objective(
+    config: CodecTrainingConfig, model: VQVAE, *, config_path: str
+) -> tuple[Teacher | None, nn.Module, GanTraining | None]:
+    """The teacher (None when the objective does not use it), the objective and the GAN part (or None)."""
     # L_v ("mse") and the LPIPS-only objective train without the teacher; it is loaded for the
     # final evaluation only, so VQ-VAEs can be trained before the teacher exists.
     needs_teacher = config.objective.name not in ("mse", "lpips") or (config.gan is not None and config.gan.needs_teacher)
@@ -142,11 +148,52 @@ def train_codec(
         ce_target=config.objective.ce_target,
     )
     gan = GanTraining(config.gan, model=model, teacher=teacher) if config.gan is not None else None
-    model.to(device)
-    objective.to(device)  # holds the teacher (and LPIPS) when the objective uses them
-    batch_data = train_data.to(device)
-    param_groups = [{"params": list(model.parameters())}] + ([gan.to(device).param_group()] if gan is not None else [])
+    return teacher, objective, gan
+
+
+def run_codec_training(
+    config: CodecTrainingConfig, setup: RunSetup, *, model: VQVAE, objective: nn.Module, gan: GanTraining | None
+) -> float:
+    """Train on ``setup.device`` (steps up to ``optim.steps``, resumable); model and objective end on
+    the CPU, the model in eval mode. Returns the seconds of this call."""
+    model.to(setup.device)
+    objective.to(setup.device)  # holds the teacher (and LPIPS) when the objective uses them
+    batch_data = setup.train_data.to(setup.device)
+    param_groups = [{"params": list(model.parameters())}] + ([gan.to(setup.device).param_group()] if gan is not None else [])
     optimizer, scheduler = build_optimizer(param_groups, config.optim)
+    train_step = codec_train_step(config, model=model, objective=objective, gan=gan, batch_data=batch_data,
+                                  optimizer=optimizer, generator=setup.generator)
+    log_fields = [*objective.weights.keys(), "total", "perplexity", "restarted_codes", *(GAN_LOG_FIELDS if gan else [])]
+    seconds = run_training_loop(
+        name=config.name,
+        model=gan.wrap(model) if gan is not None else model,  # the checkpoint holds the discriminator too
+        optimizer=optimizer,
+        scheduler=scheduler,
+        generator=setup.generator,
+        steps=config.optim.steps,
+        run=config.run,
+        train_step=train_step,
+        log_fields=log_fields,
+        resume=setup.resume,
+    )
+    # Index prior, entropy coding and evaluation run on the CPU (the coder is CPU code).
+    model.cpu().eval()
+    objective.cpu()
+    return seconds
+
+
+def codec_train_step(
+    config: CodecTrainingConfig,
+    *,
+    model: VQVAE,
+    objective: nn.Module,
+    gan: GanTraining | None,
+    batch_data: MaterializedData,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> Callable[[int], dict[str, float]]:
+    """``train_step(step)`` for :func:`run_training_loop`: one optimisation step on a random batch
+    (plus the discriminator's step with a GAN, and dead-code restarts every ``codebook.restart_dead_every``)."""
     restart_until = int(config.codebook.stop_restarts_after * config.optim.steps)
 
     def train_step(step: int) -> dict[str, float]:
@@ -174,63 +221,60 @@ def train_codec(
             row["restarted_codes"] = float(len(restarted)) * every  # logged as a mean over the window
         return row
 
-    log_fields = [*objective.weights.keys(), "total", "perplexity", "restarted_codes", *(GAN_LOG_FIELDS if gan else [])]
-    seconds = run_training_loop(
-        name=config.name,
-        model=gan.wrap(model) if gan is not None else model,  # the checkpoint holds the discriminator too
-        optimizer=optimizer,
-        scheduler=scheduler,
-        generator=generator,
-        steps=config.optim.steps,
-        run=config.run,
-        train_step=train_step,
-        log_fields=log_fields,
-        resume=resume,
-    )
-    # Index prior, entropy coding and evaluation run on the CPU (the coder is CPU code).
-    model.cpu().eval()
-    objective.cpu()
-    del batch_data
+    return train_step
+
+
+def evaluate_trained_codec(
+    config: CodecTrainingConfig, setup: RunSetup, *, model: VQVAE, teacher: Teacher | None, seconds: float,
+    export_zoo: bool,
+) -> dict[str, Any]:
+    """Index prior and val evaluation of the trained ``model`` (on the CPU; rounded to float16
+    first with ``export_zoo``); writes ``final.json`` and ``final_model.pt``. Returns the row."""
     if export_zoo:
         from gosvae.zoo import half_precision_state
 
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half_precision_state(model.state_dict()).items()})
-    model.quantizer.set_index_prior(index_counts(model, train_data))
+    model.quantizer.set_index_prior(index_counts(model, setup.train_data))
     codec = VQVAECodec(model, name=config.name, coder=config.source_coding.coder, rows_per_slice=config.source_coding.rows_per_slice)
     eval_teacher = teacher if teacher is not None else load_teacher(config.teacher or DEFAULT_TEACHER)
-    row = evaluate_codec(codec, teacher=eval_teacher, data=val_data, label=config.name)
+    row = evaluate_codec(codec, teacher=eval_teacher, data=setup.val_data, label=config.name)
     if config.scheme:  # the codec built from bare weights has no zoo entry to name its scheme
         row["scheme"] = row["describe"]["scheme"] = config.scheme
     row["train_seconds_this_run"] = round(seconds, 1)
-    row["codes_used_on_val"] = int((index_counts(model, val_data) > 0).sum())
-    (out / "final.json").write_text(json.dumps(row, indent=2) + "\n")
-    torch.save({"model": model.state_dict()}, out / "final_model.pt")
-    if export_zoo:
-        from gosvae.zoo import half_precision_state, save_zoo_entry
-
-        save_zoo_entry(
-            directory=zoo_dir,
-            state_dict=half_precision_state(model.state_dict()),
-            metadata={
-                "name": config.name,
-                "kind": "codec",
-                "arch": "vqvae",
-                "arch_config": model.config,
-                "description": config.description,
-                "scheme": config.scheme,
-                "config": config_path,
-                "command": command,
-                "data": {"train": config.data.train.model_dump(), "crop": config.data.crop, "hflip": config.data.hflip},
-                "steps": config.optim.steps,
-                "init_from": config.init_from,
-                "teacher": config.teacher,
-                "objective": config.objective.model_dump(),
-                **({"gan": config.gan.model_dump(mode="json")} if config.gan is not None else {}),
-                "parameters": count_parameters(model),
-                "quality": {"dataset": f"{config.data.val.name}/{config.data.val.split}", **row},
-            },
-        )
+    row["codes_used_on_val"] = int((index_counts(model, setup.val_data) > 0).sum())
+    write_final(setup, row, model=model)
     return row
+
+
+def export_codec(
+    config: CodecTrainingConfig, model: VQVAE, row: dict[str, Any], *, config_path: str, command: str,
+    zoo_dir: Path | None,
+) -> None:
+    """The zoo entry (float16 weights and metadata, ``row`` as its quality) in ``zoo_dir``."""
+    from gosvae.zoo import half_precision_state, save_zoo_entry
+
+    save_zoo_entry(
+        directory=zoo_dir,
+        state_dict=half_precision_state(model.state_dict()),
+        metadata={
+            "name": config.name,
+            "kind": "codec",
+            "arch": "vqvae",
+            "arch_config": model.config,
+            "description": config.description,
+            "scheme": config.scheme,
+            "config": config_path,
+            "command": command,
+            "data": train_data_metadata(config),
+            "steps": config.optim.steps,
+            "init_from": config.init_from,
+            "teacher": config.teacher,
+            "objective": config.objective.model_dump(),
+            **({"gan": config.gan.model_dump(mode="json")} if config.gan is not None else {}),
+            "parameters": count_parameters(model),
+            "quality": {"dataset": f"{config.data.val.name}/{config.data.val.split}", **row},
+        },
+    )
 
 
 def train_codec_from_yaml(

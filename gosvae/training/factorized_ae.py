@@ -30,12 +30,9 @@ $ gosvae train configs/codecs/baselines/factorized_ae_synthetic_lmid.yaml --expo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-import torch
-import yaml
 from pydantic import Field, PositiveInt
 from torch import nn
 
@@ -92,24 +89,16 @@ def train_factorized_ae(
     from gosvae.codecs.factorized_ae import FactorizedAECodec
     from gosvae.evaluation import count_parameters, evaluate_codec
     from gosvae.models.factorized_ae import FactorizedAE, rate_distortion_loss
-    from gosvae.training.device import resolve_device
     from gosvae.training.loop import build_optimizer, run_training_loop
-    from gosvae.training.teacher import initial_weights, materialize
+    from gosvae.training.setup import initial_weights, prepare_run, train_data_metadata, write_final
 
-    torch.set_num_threads(config.run.num_threads)
-    device = resolve_device(config.run.device)
-    out = Path(config.run.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    torch.manual_seed(config.run.seed)
-    generator = torch.Generator().manual_seed(config.run.seed)
-    train_data, _ = materialize(config.data.train, cache_dir=config.data.cache_dir, desc="train split")
-    val_data, _ = materialize(config.data.val, cache_dir=config.data.cache_dir, desc="val split")
+    setup = prepare_run(config, resume=resume)
+    generator = setup.generator
     model = FactorizedAE.from_config(config.model.model_dump())
-    if config.init_from and not (resume and (out / "checkpoint.pt").is_file()):
+    if setup.starts_from(config.init_from):
         model.load_state_dict(initial_weights(config.init_from))
-    model.to(device)
-    batch_data = train_data.to(device)
+    model.to(setup.device)
+    batch_data = setup.train_data.to(setup.device)
     optimizer, scheduler = build_optimizer(model.parameters(), config.optim)
     lmbda = config.objective.lmbda
 
@@ -137,10 +126,9 @@ def train_factorized_ae(
         model.load_state_dict({k: v.float() for k, v in half_precision_state(model.state_dict()).items()})
     codec = FactorizedAECodec(model, name=config.name, rows_per_slice=config.source_coding.rows_per_slice)
     teacher = load_teacher(config.teacher or DEFAULT_TEACHER)
-    row = evaluate_codec(codec, teacher=teacher, data=val_data, label=config.name)
+    row = evaluate_codec(codec, teacher=teacher, data=setup.val_data, label=config.name)
     row["train_seconds_this_run"] = round(seconds, 1)
-    (out / "final.json").write_text(json.dumps(row, indent=2) + "\n")
-    torch.save({"model": model.state_dict()}, out / "final_model.pt")
+    write_final(setup, row, model=model)
     if export_zoo:
         from gosvae.zoo import half_precision_state, save_zoo_entry
 
@@ -150,7 +138,7 @@ def train_factorized_ae(
             metadata={
                 "name": config.name, "kind": "codec", "arch": "factorized-ae", "arch_config": model.config,
                 "description": config.description, "scheme": config.scheme, "config": config_path, "command": command,
-                "data": {"train": config.data.train.model_dump(), "crop": config.data.crop, "hflip": config.data.hflip},
+                "data": train_data_metadata(config),
                 "steps": config.optim.steps, "init_from": config.init_from, "teacher": config.teacher,
                 "objective": config.objective.model_dump(), "parameters": count_parameters(model),
                 "quality": {"dataset": f"{config.data.val.name}/{config.data.val.split}", **row},

@@ -41,13 +41,11 @@ Config syntax
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 import torch
 import torch.nn.functional as F
-import yaml
 from pydantic import Field, PositiveInt
 from torch import nn
 
@@ -304,26 +302,17 @@ def train_rl_asc(config: RLASCTrainingConfig, *, config_path: str, command: str,
     from gosvae.codecs.rl_asc import RLASCCodec
     from gosvae.evaluation import count_parameters, evaluate_codec
     from gosvae.models.rl_asc import RLASC
-    from gosvae.teachers import load_teacher
     from gosvae.training.checkpoint import lr_lambda
-    from gosvae.training.device import resolve_device
     from gosvae.training.loop import run_training_loop
-    from gosvae.training.teacher import initial_weights, materialize
+    from gosvae.training.setup import initial_weights, prepare_run, train_data_metadata, write_final
 
-    torch.set_num_threads(config.run.num_threads)
-    resolve_device(config.run.device)
-    out = Path(config.run.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    torch.manual_seed(config.run.seed)
-    generator = torch.Generator().manual_seed(config.run.seed)
-    teacher = load_teacher(config.teacher)
-    train_data, _ = materialize(config.data.train, cache_dir=config.data.cache_dir, desc="train split")
-    val_data, _ = materialize(config.data.val, cache_dir=config.data.cache_dir, desc="val split")
+    # RL-ASC's order: the teacher is loaded after seeding, before the data (its classes size the model)
+    setup = prepare_run(config, resume=resume, teacher=config.teacher)
+    teacher, generator = setup.teacher, setup.generator
     arch = {k: v for k, v in config.model.model_dump().items() if k != "arch"}
     model = RLASC.from_config({**arch, "num_classes": teacher.num_classes})
-    trainer = RLASCTrainer(config, model=model, teacher=teacher, train_data=train_data, generator=generator)
-    if config.init_from and not (resume and (out / "checkpoint.pt").is_file()):
+    trainer = RLASCTrainer(config, model=model, teacher=teacher, train_data=setup.train_data, generator=generator)
+    if setup.starts_from(config.init_from):
         if config.init_from.endswith(".pt"):  # another run's stage1.pt: model and discriminator
             trainer.state.load_state_dict(torch.load(config.init_from, map_location="cpu", weights_only=True)["state"])
         else:
@@ -342,10 +331,9 @@ def train_rl_asc(config: RLASCTrainingConfig, *, config_path: str, command: str,
 
         model.load_state_dict({k: v.float() for k, v in half_precision_state(model.state_dict(), keep_float32=keep).items()})
     codec = RLASCCodec(model, teacher=teacher, name=config.name, default_allocation=config.allocation, coder=config.coder)
-    row = evaluate_codec(codec, teacher=teacher, data=val_data, label=config.name)
+    row = evaluate_codec(codec, teacher=teacher, data=setup.val_data, label=config.name)
     row["train_seconds_this_run"] = round(seconds, 1)
-    (out / "final.json").write_text(json.dumps(row, indent=2, default=str) + "\n")
-    torch.save({"model": model.state_dict()}, out / "final_model.pt")
+    write_final(setup, row, model=model, json_default=str)
     if export_zoo:
         from gosvae.zoo import half_precision_state, save_zoo_entry
 
@@ -353,7 +341,7 @@ def train_rl_asc(config: RLASCTrainingConfig, *, config_path: str, command: str,
             "name": config.name, "kind": "codec", "arch": "rl-asc", "arch_config": model.config,
             "description": config.description, "scheme": "RL-ASC" if config.allocation == "agent" else "simplified RL-ASC",
             "allocation": config.allocation, "teacher": config.teacher, "config": config_path, "command": command,
-            "data": {"train": config.data.train.model_dump(), "crop": config.data.crop, "hflip": config.data.hflip},
+            "data": train_data_metadata(config),
             "steps": trainer.total_steps, "stages": config.stages.model_dump(), "init_from": config.init_from,
             "losses": config.losses.model_dump(), "agent": config.agent.model_dump(), "parameters": count_parameters(model),
             "quality": {"dataset": f"{config.data.val.name}/{config.data.val.split}", **{k: v for k, v in row.items() if k != "describe"}},

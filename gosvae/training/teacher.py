@@ -17,34 +17,28 @@ $ gosvae train configs/teacher_urban_unet.yaml --export-zoo
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 import yaml
 from torch import nn
 
-from gosvae.datasets import IGNORE_INDEX, build_dataset
+from gosvae.datasets import IGNORE_INDEX
 from gosvae.errors import UserError
-from gosvae.metrics import SegmentationMeter
 from gosvae.teachers import Teacher, UrbanUNet, build_teacher
 from gosvae.teachers.urban_unet import load_grown_state
-from gosvae.training.loop import build_optimizer, run_training_loop
-from gosvae.training.config import DatasetSpec, TeacherTrainingConfig, dataset_cache_file
+from gosvae.training.config import TeacherTrainingConfig
 from gosvae.training.data import MaterializedData
+from gosvae.training.loop import build_optimizer, run_training_loop
 from gosvae.training.lovasz import lovasz_softmax
-from gosvae.training.device import resolve_device
+# materialize and initial_weights live in gosvae.training.setup; imported from here by older code
+from gosvae.training.setup import RunSetup, initial_weights, materialize, prepare_run, train_data_metadata, write_final
 
-
-def materialize(spec: DatasetSpec, *, cache_dir: str | None, desc: str) -> tuple[MaterializedData, Any]:
-    """The dataset of ``spec`` (for its metadata) and all of its items in memory."""
-    dataset = build_dataset(
-        name=spec.name, split=spec.split, root=spec.root, num_images=spec.num_images, size=spec.size, seed=spec.seed
-    )
-    data = MaterializedData.from_dataset(dataset, cache_file=dataset_cache_file(spec, cache_dir), desc=desc)
-    return data, dataset
+__all__ = ["class_weights", "evaluate_teacher", "initial_weights", "load_initial_weights", "map_classifier",
+           "materialize", "prior_correction_bias", "train_teacher"]
 
 
 def load_initial_weights(model: nn.Module, spec: str, *, class_mapping: str | None = None) -> None:
@@ -110,19 +104,6 @@ def _saved_class_names(spec: str) -> list[str]:
     return list(names)
 
 
-def initial_weights(spec: str) -> dict[str, torch.Tensor]:
-    """Weights to start from: a run folder (its ``checkpoint.pt``, weights only) or a zoo name."""
-    path = Path(spec)
-    if path.is_dir():
-        checkpoint = path / "checkpoint.pt"
-        if not checkpoint.is_file():
-            raise UserError(f"init_from: {path} has no checkpoint.pt")
-        return torch.load(checkpoint, map_location="cpu", weights_only=True)["model"]
-    from gosvae.zoo import load_zoo_weights
-
-    return load_zoo_weights(spec)[1]
-
-
 def class_weights(labels: torch.Tensor, *, num_classes: int) -> torch.Tensor:
     """``1/sqrt(frequency)`` per class, normalised to mean 1 over present classes; absent → 0.
 
@@ -147,22 +128,19 @@ def prior_correction_bias(weights: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate_teacher(teacher: Teacher, data: MaterializedData, *, batch_size: int = 8) -> dict[str, Any]:
-    """mIoU (confusion matrix over the whole set), pixel accuracy and per-class IoU of ``teacher``."""
-    meter = SegmentationMeter(num_classes=teacher.num_classes, ignore_index=IGNORE_INDEX)
+    """mIoU (confusion matrix over the whole set), pixel accuracy and per-class IoU of ``teacher``
+    (:func:`gosvae.evaluation.evaluate_teacher_on_clean` in eval mode, on the teacher's device)."""
+    from gosvae.evaluation import evaluate_teacher_on_clean
+
     was_training = teacher.training
     nn.Module.train(teacher, False)
     device = next(teacher.parameters()).device
-    for images, labels in data.batches(batch_size=batch_size):
-        meter.update(teacher.predict(images.to(device)).cpu(), labels)
+    scores = evaluate_teacher_on_clean(teacher, data=data, batch_size=batch_size, device=device, per_class=True)
     nn.Module.train(teacher, was_training)
-    ious = meter.per_class_iou()
     return {
-        "miou": float(meter.mean_iou()),
-        "pixel_accuracy": float(meter.pixel_accuracy()),
-        "per_class_iou": {
-            name: (None if torch.isnan(torch.as_tensor(v)) else round(float(v), 4))
-            for name, v in zip(teacher.class_names, ious.tolist())
-        },
+        "miou": scores["miou_gt"],
+        "pixel_accuracy": scores["pixel_accuracy"],
+        "per_class_iou": scores["per_class_iou"],
         "num_images": len(data),
     }
 
@@ -180,114 +158,166 @@ def train_teacher(
 
     With ``export_zoo`` the weights and metadata are written to ``zoo_dir`` (default: the package zoo).
     """
-    torch.set_num_threads(config.run.num_threads)
-    device = resolve_device(config.run.device)
-    out = Path(config.run.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    torch.manual_seed(config.run.seed)
-    generator = torch.Generator().manual_seed(config.run.seed)
+    setup = prepare_run(config, resume=resume)
+    teacher = build_teacher_model(config, setup)
+    loss = TeacherLoss.build(config, teacher=teacher, labels=setup.train_data.labels, device=setup.device)
+    seconds = run_teacher_training(config, setup, teacher=teacher, loss=loss)
+    result = evaluate_trained_teacher(setup, teacher=teacher, loss=loss, seconds=seconds)
+    if export_zoo:
+        export_teacher(config, teacher, result, config_path=config_path, command=command, zoo_dir=zoo_dir)
+    return result
 
-    train_data, _ = materialize(config.data.train, cache_dir=config.data.cache_dir, desc="train split")
-    val_data, _ = materialize(config.data.val, cache_dir=config.data.cache_dir, desc="val split")
+
+def build_teacher_model(config: TeacherTrainingConfig, setup: RunSetup) -> Teacher:
+    """The teacher of ``config`` (started from ``init_from`` unless the run resumes), trainable, on
+    ``setup.device`` in the run's memory format."""
     teacher = build_teacher(config.arch, config.arch_config)
-    if config.init_from and not (resume and (out / "checkpoint.pt").is_file()):
+    if setup.starts_from(config.init_from):
         load_initial_weights(teacher, config.init_from, class_mapping=config.init_class_mapping)
-    teacher.to(device)
-    memory_format = torch.channels_last if config.run.channels_last else torch.contiguous_format
-    teacher.to(memory_format=memory_format)
-    batch_data = train_data.to(device)
+    teacher.to(setup.device)
+    teacher.to(memory_format=_memory_format(config))
+    return teacher
+
+
+def _memory_format(config: TeacherTrainingConfig) -> torch.memory_format:
+    return torch.channels_last if config.run.channels_last else torch.contiguous_format
+
+
+@dataclass
+class TeacherLoss:
+    """The class weights of the cross-entropy (or None) and what the prior correction needs."""
+
+    weights: torch.Tensor | None
+    correct_prior: bool
+    # Scores the Lovász term sees: those the teacher will give once the prior correction is stored.
+    score_offset: torch.Tensor | float
+
+    @classmethod
+    def build(cls, config: TeacherTrainingConfig, *, teacher: Teacher, labels: torch.Tensor, device: torch.device) -> "TeacherLoss":
+        weights = None
+        if config.loss.class_weighting == "sqrt-inverse":
+            weights = class_weights(labels, num_classes=teacher.num_classes).to(device)
+        correct_prior = config.loss.prior_correction and weights is not None
+        if correct_prior and not isinstance(teacher, UrbanUNet):
+            raise UserError(f"loss.prior_correction: supported for urban-unet teachers, not {config.arch}")
+        score_offset = prior_correction_bias(weights).view(1, -1, 1, 1) if correct_prior else 0.0
+        return cls(weights=weights, correct_prior=correct_prior, score_offset=score_offset)
+
+    def apply_prior_correction(self, teacher: Teacher) -> None:
+        """Store the prior correction in ``teacher`` (its scores then estimate the unweighted posterior)."""
+        teacher.set_logit_bias(prior_correction_bias(self.weights))
+
+
+def run_teacher_training(config: TeacherTrainingConfig, setup: RunSetup, *, teacher: Teacher, loss: TeacherLoss) -> float:
+    """Train ``teacher`` up to ``optim.steps`` (resumable, val mIoU every ``run.eval_every``); the seconds of this call."""
+    batch_data = setup.train_data.to(setup.device)
     for p in teacher.parameters():
         p.requires_grad_(True)
-
-    weights = None
-    if config.loss.class_weighting == "sqrt-inverse":
-        weights = class_weights(train_data.labels, num_classes=teacher.num_classes).to(device)
     optimizer, scheduler = build_optimizer(teacher.parameters(), config.optim)
-    correct_prior = config.loss.prior_correction and weights is not None
-    if correct_prior and not isinstance(teacher, UrbanUNet):
-        raise UserError(f"loss.prior_correction: supported for urban-unet teachers, not {config.arch}")
-    # Scores the Lovász term sees: those the teacher will give once the prior correction is stored.
-    score_offset = prior_correction_bias(weights).view(1, -1, 1, 1) if correct_prior else 0.0
 
-    def evaluate(*, corrected: bool) -> dict[str, Any]:
-        """Val metrics; with ``corrected`` the prior correction applied (training runs without it)."""
-        if corrected:
-            teacher.set_logit_bias(prior_correction_bias(weights))
+    def evaluate() -> dict[str, float]:
+        """Val mIoU with the prior correction applied (training runs without it)."""
+        if loss.correct_prior:
+            loss.apply_prior_correction(teacher)
         try:
-            return evaluate_teacher(teacher, val_data)
+            return {"val_miou": evaluate_teacher(teacher, setup.val_data)["miou"]}
         finally:
-            if corrected:
-                teacher.set_logit_bias(torch.zeros(teacher.num_classes, device=device))
+            if loss.correct_prior:
+                teacher.set_logit_bias(torch.zeros(teacher.num_classes, device=setup.device))
 
-    def train_step(step: int) -> dict[str, float]:
+    return run_training_loop(
+        name=config.name,
+        model=teacher,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        generator=setup.generator,
+        steps=config.optim.steps,
+        run=config.run,
+        train_step=teacher_train_step(config, teacher=teacher, loss=loss, batch_data=batch_data, optimizer=optimizer,
+                                      generator=setup.generator),
+        log_fields=["loss", "val_miou"],
+        evaluate=evaluate,
+        resume=setup.resume,
+        # Teacher.train() pins eval mode; training the teacher itself is the one exception.
+        set_train_mode=lambda: nn.Module.train(teacher, True),
+    )
+
+
+def teacher_train_step(
+    config: TeacherTrainingConfig,
+    *,
+    teacher: Teacher,
+    loss: TeacherLoss,
+    batch_data: MaterializedData,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> Callable[[int], dict[str, float]]:
+    """``train_step(step)`` for :func:`run_training_loop`: cross-entropy (+ Lovász) on one random batch."""
+    memory_format = _memory_format(config)
+
+    def train_step(step: int) -> dict[str, float]:  # noqa: ARG001 - the loop's signature
         images, labels = batch_data.random_batch(
             batch_size=config.optim.batch_size, crop=config.data.crop, hflip=config.data.hflip, generator=generator,
             scale_range=config.data.scale_range, color_jitter=config.data.color_jitter,
         )
         logits = teacher.single_view_logits(images.contiguous(memory_format=memory_format))
-        loss = F.cross_entropy(logits, labels, weight=weights, ignore_index=IGNORE_INDEX)
+        value = F.cross_entropy(logits, labels, weight=loss.weights, ignore_index=IGNORE_INDEX)
         if config.loss.lovasz_weight > 0:
-            probs = torch.softmax(logits + score_offset, dim=1)
-            loss = loss + config.loss.lovasz_weight * lovasz_softmax(probs, labels, ignore_index=IGNORE_INDEX)
+            probs = torch.softmax(logits + loss.score_offset, dim=1)
+            value = value + config.loss.lovasz_weight * lovasz_softmax(probs, labels, ignore_index=IGNORE_INDEX)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        value.backward()
         if config.optim.grad_clip:
             nn.utils.clip_grad_norm_(teacher.parameters(), config.optim.grad_clip)
         optimizer.step()
-        return {"loss": loss.item()}
+        return {"loss": value.item()}
 
-    seconds = run_training_loop(
-        name=config.name,
-        model=teacher,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        generator=generator,
-        steps=config.optim.steps,
-        run=config.run,
-        train_step=train_step,
-        log_fields=["loss", "val_miou"],
-        evaluate=lambda: {"val_miou": evaluate(corrected=correct_prior)["miou"]},
-        resume=resume,
-        # Teacher.train() pins eval mode; training the teacher itself is the one exception.
-        set_train_mode=lambda: nn.Module.train(teacher, True),
-    )
+    return train_step
 
+
+def evaluate_trained_teacher(setup: RunSetup, *, teacher: Teacher, loss: TeacherLoss, seconds: float) -> dict[str, Any]:
+    """Freeze ``teacher`` (prior correction stored), evaluate it on the val split, write ``final.json``."""
     teacher.freeze()
-    if correct_prior:
-        teacher.set_logit_bias(prior_correction_bias(weights))
-    result = evaluate_teacher(teacher, val_data)
+    if loss.correct_prior:
+        loss.apply_prior_correction(teacher)
+    result = evaluate_teacher(teacher, setup.val_data)
     result["train_seconds_this_run"] = round(seconds, 1)
-    (out / "final.json").write_text(json.dumps(result, indent=2) + "\n")
-    if export_zoo:
-        from gosvae.zoo import save_zoo_entry
-
-        val = config.data.val
-        save_zoo_entry(
-            directory=zoo_dir,
-            state_dict={k: v.cpu() for k, v in teacher.state_dict().items()},
-            metadata={
-                "name": config.name,
-                "kind": "teacher",
-                "arch": config.arch,
-                "arch_config": teacher.config,
-                "description": config.description,
-                "config": config_path,
-                "command": command,
-                "data": {"train": config.data.train.model_dump(), "crop": config.data.crop, "hflip": config.data.hflip},
-                "steps": config.optim.steps,
-                "init_from": config.init_from,
-                "init_class_mapping": config.init_class_mapping,
-                "label_space": teacher.label_space.name,
-                "parameters": sum(p.numel() for p in teacher.parameters()),
-                "quality": {
-                    "dataset": f"{val.name}/{val.split}",
-                    "num_images": result["num_images"],
-                    "size": list(val.size) if val.size else None,
-                    "miou": round(result["miou"], 4),
-                    "pixel_accuracy": round(result["pixel_accuracy"], 4),
-                    "per_class_iou": result["per_class_iou"],
-                },
-            },
-        )
+    write_final(setup, result)
     return result
+
+
+def export_teacher(
+    config: TeacherTrainingConfig, teacher: Teacher, result: dict[str, Any], *, config_path: str, command: str,
+    zoo_dir: Path | None,
+) -> None:
+    """The zoo entry of the trained ``teacher`` (weights and metadata, ``result`` as its quality) in ``zoo_dir``."""
+    from gosvae.zoo import save_zoo_entry
+
+    val = config.data.val
+    save_zoo_entry(
+        directory=zoo_dir,
+        state_dict={k: v.cpu() for k, v in teacher.state_dict().items()},
+        metadata={
+            "name": config.name,
+            "kind": "teacher",
+            "arch": config.arch,
+            "arch_config": teacher.config,
+            "description": config.description,
+            "config": config_path,
+            "command": command,
+            "data": train_data_metadata(config),
+            "steps": config.optim.steps,
+            "init_from": config.init_from,
+            "init_class_mapping": config.init_class_mapping,
+            "label_space": teacher.label_space.name,
+            "parameters": sum(p.numel() for p in teacher.parameters()),
+            "quality": {
+                "dataset": f"{val.name}/{val.split}",
+                "num_images": result["num_images"],
+                "size": list(val.size) if val.size else None,
+                "miou": round(result["miou"], 4),
+                "pixel_accuracy": round(result["pixel_accuracy"], 4),
+                "per_class_iou": result["per_class_iou"],
+            },
+        },
+    )
