@@ -3,8 +3,8 @@
 A scenario is a YAML file (read within bounds by :func:`gosvae.yaml_config.read_yaml`: size,
 aliases, nesting, no duplicate key) validated by :class:`Scenario`; every section rejects unknown
 keys. :func:`load_scenario` checks everything before anything runs (the zoo names exist, the
-dataset split, the channel model and its parameters, the size of the sweep
-(:mod:`simulation.scenario_checks`), every swept value applied to the scenario) and reports the
+dataset split, the channel model and its parameters, the size of the sweep, every swept value
+applied to the scenario: :mod:`simulation.scenario_checks`) and reports the
 first problem as one line naming the file, the field path and what was expected, e.g.
 ``scenarios/x.yaml: link.rate: must be within [0.2, 0.925] for code 'ldpc', got 1.5``.
 
@@ -48,7 +48,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import (
     BaseModel,
@@ -72,6 +72,7 @@ from simulation.scenario_checks import (
     MAX_IMAGE_SIDE,
     MAX_NUM_IMAGES,
     check_dataset_split,
+    check_sweep,
     check_teacher_folder,
     check_workload,
     checked_num_images,
@@ -81,7 +82,7 @@ from simulation.scenario_checks import check_dataset_root as _check_dataset
 from simulation.scenario_checks import check_labels as _check_labels
 from simulation.scenario_checks import check_models as _check_models  # noqa: F401 - tests import it from here
 from simulation.scenario_checks import check_rates as _check_rates
-from simulation.sweep import SweepAxis, SweepPoint, check_sweep, expand_points, parse_sweep, plain_value
+from simulation.sweep import SweepAxis, SweepPoint, expand_points, parse_sweep, plain_value
 
 __all__ = [
     "ChannelSection",

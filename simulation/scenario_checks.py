@@ -12,7 +12,9 @@ milliseconds, whatever the file says, and raises a one-line
   option ``--allow-large``);
 - :func:`check_dataset_split` builds the dataset object (no image is read) and reports an unknown
   split under ``dataset.split``;
-- :func:`check_teacher_folder` checks that a teacher given as a folder holds a checkpoint.
+- :func:`check_teacher_folder` checks that a teacher given as a folder holds a checkpoint;
+- :func:`check_sweep` applies every swept value (alone, then every combination) to the link and
+  channel sections and re-validates them (:mod:`simulation.sweep` only parses and expands).
 
 Example
 -------
@@ -26,6 +28,7 @@ ConfigError: --num-images: must be > 0, got 0
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 import re
 from pathlib import Path
@@ -34,17 +37,18 @@ from typing import TYPE_CHECKING, Any, Sequence
 from pydantic import BaseModel, Field, PositiveInt, ValidationError
 
 from gosvae.errors import ConfigError, UserError, bounded_repr
+from simulation.link.config import LinkConfig
 from simulation.messages import describe, first_problem, short_repr
+from simulation.sweep import SNR_PATH, ListValue, SweepAxis, format_value, resolve_channel, resolve_link
 
 if TYPE_CHECKING:  # pragma: no cover
     from simulation.scenario import CodecSection, DatasetSection, Scenario
-    from simulation.sweep import SweepAxis
 
 __all__ = [
     "ALLOW_LARGE_OPTION", "MAX_IMAGE_PIXELS", "MAX_IMAGE_SIDE", "MAX_NUM_IMAGES", "MAX_POINTS", "MAX_POINT_IMAGES",
     "build_entry_codec", "check_channel", "check_dataset_root", "check_dataset_split", "check_label_spaces",
-    "check_labels", "check_models", "check_rates", "check_teacher_folder", "check_workload", "checked_num_images",
-    "count_points",
+    "check_labels", "check_models", "check_rates", "check_sweep", "check_teacher_folder", "check_workload",
+    "checked_num_images", "count_points",
 ]
 
 #: Most images a scenario may name (``dataset.num_images``, ``--num-images``).
@@ -81,12 +85,12 @@ def checked_num_images(value: Any, *, where: str = "--num-images") -> int:
         raise ConfigError(f"{where}: {describe(exc.errors(include_url=False)[0])}") from None
 
 
-def count_points(num_codecs: int, axes: Sequence["SweepAxis"]) -> int:
+def count_points(num_codecs: int, axes: Sequence[SweepAxis]) -> int:
     """Sweep points of ``num_codecs`` curves over ``axes``: the product of the axis lengths."""
     return num_codecs * math.prod(len(axis.values) for axis in axes)
 
 
-def check_workload(scenario: "Scenario", axes: Sequence["SweepAxis"], *, source: str, allow_large: bool = False) -> int:
+def check_workload(scenario: "Scenario", axes: Sequence[SweepAxis], *, source: str, allow_large: bool = False) -> int:
     """Refuse sweeps too large to validate or to run unasked (see the module docstring).
 
     Input: the validated ``scenario`` (its ``dataset.num_images`` is the one that will run, an
@@ -290,3 +294,69 @@ def build_entry_codec(codec: "CodecSection", *, index: int, source: str) -> Any:
         field = next((k for k, v in codec.params.items() if isinstance(v, str) and f"'{v}'" in message), None)
         where = f"codecs[{index}].{codec.field(field)}" if field else f"codecs[{index}]"
         raise ConfigError(f"{source}: {where}: {message}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# the sweep applied to the scenario (moved from simulation.sweep, which only parses and expands)
+# ---------------------------------------------------------------------------------------------
+def check_sweep(scenario: "Scenario", axes: Sequence[SweepAxis], *, source: str) -> None:
+    """Apply every swept value (alone, then every combination) and re-validate link and channel."""
+    from channels import channel_class
+
+    swept = [axis for axis in axes if axis.path != SNR_PATH]
+    models = {scenario.channel.model}
+    for axis in swept:
+        if axis.path == "channel.model":
+            for value in axis.values:
+                try:
+                    channel_class(str(value))
+                except UserError as exc:
+                    raise ConfigError(f"{source}: sweep.channel.model: {exc}") from None
+                models.add(str(value))
+    for axis in swept:
+        if axis.path.startswith("channel.params."):
+            name = axis.path.removeprefix("channel.params.")
+            if not any(name in channel_class(m).Params.model_fields for m in models):
+                model = scenario.channel.model
+                fields = ", ".join(channel_class(model).Params.model_fields)
+                known = f"parameters: {fields}" if fields else "it has no parameters"
+                raise ConfigError(f"{source}: sweep.{axis.path}: no such parameter of channel model '{model}' ({known})")
+    for axis in swept:
+        for value in axis.values:
+            _check_overrides(scenario, {axis.path: value}, source=source, single=axis.path)
+    if len(swept) > 1:
+        for combination in itertools.product(*(axis.values for axis in swept)):
+            _check_overrides(scenario, dict(zip((a.path for a in swept), combination)), source=source, single=None)
+
+
+_LIST_HINT = " (a list-valued parameter is swept as a list of lists, e.g. [[0, 30], [0, 120]])"
+
+
+def _check_overrides(scenario: "Scenario", overrides: dict[str, Any], *, source: str, single: str | None) -> None:
+    from channels import channel_class
+
+    problem = None
+    try:
+        resolve_link(scenario.link, overrides)
+    except ValidationError as exc:
+        problem = first_problem(exc, model=LinkConfig, where="link")
+    if problem is None:
+        model, params = resolve_channel(scenario.channel.model, scenario.channel.params, overrides)
+        cls = channel_class(model)
+        try:
+            cls.Params(**params)
+        except ValidationError as exc:
+            problem = first_problem(exc, model=cls.Params, where="channel.params")
+    if problem is None:
+        return
+    if single is not None:
+        value = overrides[single]
+        prefix = f"{single}: "
+        wants_list = any(f"valid {kind}" in problem for kind in ("list", "tuple", "array"))
+        hint = _LIST_HINT if wants_list and not isinstance(value, ListValue) else ""
+        if problem.startswith(prefix):
+            raise ConfigError(f"{source}: sweep.{problem}{hint}")
+        path, _, expectation = problem.partition(": ")
+        raise ConfigError(f"{source}: sweep.{single}: value {short_repr(value)} makes {path} invalid: {expectation}{hint}")
+    combination = ", ".join(f"{path}={format_value(value)}" for path, value in overrides.items())
+    raise ConfigError(f"{source}: sweep: the combination {combination} is invalid: {problem}")

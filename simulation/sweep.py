@@ -14,6 +14,11 @@ included when it falls on the grid). A list-valued parameter (a TDL ``speed_kmh`
 value: ``channel.params.speed_kmh: [[0, 30], [0, 120]]`` (held as a :class:`ListValue`, shown
 ``[0, 30]`` in keys and tables, validated against the channel's ``Params`` like any other value).
 
+:func:`parse_sweep` checks the section's shape and expands its ranges into :class:`SweepAxis`
+values; :func:`expand_points` turns the axes of a validated scenario into points. Applying the
+swept values to the scenario's link and channel to check them is the scenario's business
+(:func:`simulation.scenario_checks.check_sweep`): this module imports nothing from the scenario side.
+
 Every :class:`SweepPoint` has a stable key (``codec=vq-vae-r4;link.modulation=16qam;snr_db=4``)
 and a random seed derived from the scenario seed and that key by SHA-256, so a point gives the
 same result whenever it runs, alone or in any order.
@@ -31,17 +36,14 @@ import hashlib
 import itertools
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from gosvae.errors import ConfigError, UserError
+from gosvae.errors import ConfigError
 from simulation.link.config import LinkConfig
-from simulation.messages import first_problem, short_repr
-
-if TYPE_CHECKING:  # pragma: no cover
-    from simulation.scenario import Scenario
+from simulation.messages import short_repr
 
 __all__ = [
     "ListValue",
@@ -54,7 +56,6 @@ __all__ = [
     "point_seed",
     "resolve_channel",
     "resolve_link",
-    "check_sweep",
 ]
 
 SNR_PATH = "snr_db"
@@ -319,69 +320,6 @@ def resolve_channel(model: str, params: Mapping[str, Any], overrides: Mapping[st
         if path.startswith("channel.params."):
             params[path.removeprefix("channel.params.")] = plain_value(value)
     return model, params
-
-
-def check_sweep(scenario: "Scenario", axes: Sequence[SweepAxis], *, source: str) -> None:
-    """Apply every swept value (alone, then every combination) and re-validate link and channel."""
-    from channels import channel_class
-
-    swept = [axis for axis in axes if axis.path != SNR_PATH]
-    models = {scenario.channel.model}
-    for axis in swept:
-        if axis.path == "channel.model":
-            for value in axis.values:
-                try:
-                    channel_class(str(value))
-                except UserError as exc:
-                    raise ConfigError(f"{source}: sweep.channel.model: {exc}") from None
-                models.add(str(value))
-    for axis in swept:
-        if axis.path.startswith("channel.params."):
-            name = axis.path.removeprefix("channel.params.")
-            if not any(name in channel_class(m).Params.model_fields for m in models):
-                model = scenario.channel.model
-                fields = ", ".join(channel_class(model).Params.model_fields)
-                known = f"parameters: {fields}" if fields else "it has no parameters"
-                raise ConfigError(f"{source}: sweep.{axis.path}: no such parameter of channel model '{model}' ({known})")
-    for axis in swept:
-        for value in axis.values:
-            _check_overrides(scenario, {axis.path: value}, source=source, single=axis.path)
-    if len(swept) > 1:
-        for combination in itertools.product(*(axis.values for axis in swept)):
-            _check_overrides(scenario, dict(zip((a.path for a in swept), combination)), source=source, single=None)
-
-
-_LIST_HINT = " (a list-valued parameter is swept as a list of lists, e.g. [[0, 30], [0, 120]])"
-
-
-def _check_overrides(scenario: "Scenario", overrides: dict[str, Any], *, source: str, single: str | None) -> None:
-    from channels import channel_class
-
-    problem = None
-    try:
-        resolve_link(scenario.link, overrides)
-    except ValidationError as exc:
-        problem = first_problem(exc, model=LinkConfig, where="link")
-    if problem is None:
-        model, params = resolve_channel(scenario.channel.model, scenario.channel.params, overrides)
-        cls = channel_class(model)
-        try:
-            cls.Params(**params)
-        except ValidationError as exc:
-            problem = first_problem(exc, model=cls.Params, where="channel.params")
-    if problem is None:
-        return
-    if single is not None:
-        value = overrides[single]
-        prefix = f"{single}: "
-        wants_list = any(f"valid {kind}" in problem for kind in ("list", "tuple", "array"))
-        hint = _LIST_HINT if wants_list and not isinstance(value, ListValue) else ""
-        if problem.startswith(prefix):
-            raise ConfigError(f"{source}: sweep.{problem}{hint}")
-        path, _, expectation = problem.partition(": ")
-        raise ConfigError(f"{source}: sweep.{single}: value {short_repr(value)} makes {path} invalid: {expectation}{hint}")
-    combination = ", ".join(f"{path}={format_value(value)}" for path, value in overrides.items())
-    raise ConfigError(f"{source}: sweep: the combination {combination} is invalid: {problem}")
 
 
 # ---------------------------------------------------------------------------------------------

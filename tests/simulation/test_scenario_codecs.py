@@ -105,7 +105,7 @@ def test_list_codecs_shows_parameters(capsys):
 
 
 def test_a_plugin_that_fails_to_import_is_listed_as_failed(monkeypatch):
-    import gosvae.registry as registry_module
+    import gosvae_core.registry as registry_module  # where Registry looks up entry points
 
     broken = EntryPoint(name="broken-codec", value="no_such_module_xyz:Codec", group="gosvae.codecs")
     monkeypatch.setattr(registry_module, "entry_points", lambda group: [broken])
