@@ -1,5 +1,8 @@
 """The Sionna link: packets -> CRC -> channel code -> mapping -> channel -> detection -> packets.
 
+Channel codes come from the :data:`CODES` registry (built-ins "ldpc", "polar", "none"; plug-ins
+through :func:`register_code` or the ``gosvae.codes`` entry-point group).
+
 Example
 -------
 >>> import torch
@@ -11,8 +14,13 @@ Example
 [b'abc']
 """
 
+from simulation.link import fec as _fec  # noqa: F401  (registers the built-in channel codes)
+from simulation.link.codes import CODES, ChannelCode, DecodeResult, register_code
 from simulation.link.config import LdpcSettings, LinkConfig, PolarSettings
 from simulation.link.link import Link
 from simulation.link.stats import LinkStats
 
-__all__ = ["LdpcSettings", "Link", "LinkConfig", "LinkStats", "PolarSettings"]
+__all__ = [
+    "CODES", "ChannelCode", "DecodeResult", "LdpcSettings", "Link", "LinkConfig", "LinkStats", "PolarSettings",
+    "register_code",
+]  # fmt: skip

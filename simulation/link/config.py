@@ -72,13 +72,15 @@ Example
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, WithJsonSchema, field_validator
 
 from channels.base import config_error_from_validation
+from gosvae_core.errors import UserError
+from simulation.link.codes import CODES, code_class
 
-__all__ = ["LdpcSettings", "LinkConfig", "MODULATIONS", "PolarSettings"]
+__all__ = ["BUILT_IN_CODES", "LdpcSettings", "LinkConfig", "MODULATIONS", "PolarSettings"]
 
 #: modulation name -> (Sionna constellation type, bits per symbol)
 MODULATIONS: dict[str, tuple[str, int]] = {
@@ -90,27 +92,11 @@ MODULATIONS: dict[str, tuple[str, int]] = {
     "1024qam": ("qam", 10),
 }
 
-#: code -> (lowest, highest) accepted rate
-RATE_LIMITS: dict[str, tuple[float, float]] = {"ldpc": (0.2, 0.925), "polar": (0.05, 0.9), "none": (1.0, 1.0)}
+#: The built-in channel codes (:mod:`simulation.link.fec`); plug-ins add more (``gosvae.codes``).
+BUILT_IN_CODES = ("ldpc", "polar", "none")
 
-#: code -> smallest code block (Sionna's 5G LDPC needs k >= 12; its 5G polar code needs k >= 20
-#: for the CRC11 variant, shorter blocks use an unimplemented parity-check variant)
-MIN_BLOCK_SIZE: dict[str, int] = {"ldpc": 12, "polar": 20, "none": 1}
-
-LDPC_MAX_BLOCK_SIZE = 8448  # 3GPP TS 38.212 base graph 1 (rates >= 1/3)
-LDPC_LOW_RATE_MAX_BLOCK_SIZE = 3824  # below rate 1/3 only base graph 2 applies (Sionna's selection rule)
-POLAR_MAX_BLOCK_SIZE = 1013  # Sionna's 5G polar code has no code-block segmentation
-POLAR_MAX_CODEWORD = 1088  # ... so n <= 1088
-MAX_BITS_PER_SYMBOL = 10  # rounding n up to whole symbols adds at most 9 bits
-
-
-def max_block_size(code: str, rate: float) -> int | None:
-    """Largest code block (information bits) that ``code`` supports at ``rate``; None: no limit."""
-    if code == "ldpc":
-        return LDPC_MAX_BLOCK_SIZE if rate >= 1 / 3 else LDPC_LOW_RATE_MAX_BLOCK_SIZE
-    if code == "polar":
-        return min(POLAR_MAX_BLOCK_SIZE, int(rate * (POLAR_MAX_CODEWORD - MAX_BITS_PER_SYMBOL + 1)))
-    return None
+#: ``code``: the name of a registered channel code; the schema lists the built-in ones.
+CodeName = Annotated[str, WithJsonSchema({"enum": list(BUILT_IN_CODES), "type": "string"})]
 
 
 class LdpcSettings(BaseModel):
@@ -141,7 +127,7 @@ class LinkConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     crc: Literal["CRC24A", "CRC24B", "CRC24C", "CRC16", "CRC11", "CRC6", "none"] = "CRC24A"
-    code: Literal["ldpc", "polar", "none"] = "ldpc"
+    code: CodeName = "ldpc"
     rate: float | None = None
     block_size: int | None = Field(None, ge=1)
     block_sizes_per_octave: int | None = Field(16, ge=1, le=1024)
@@ -155,31 +141,33 @@ class LinkConfig(BaseModel):
     polar: PolarSettings = PolarSettings()
     max_codewords_per_call: int = Field(256, ge=1)
 
+    @field_validator("code")
+    @classmethod
+    def _code_is_registered(cls, code: str) -> str:
+        if code not in CODES:
+            raise ValueError(f"must be a registered channel code ({', '.join(CODES.names())})")
+        try:
+            code_class(code)
+        except UserError as exc:  # a plug-in that failed to load, or is not a ChannelCode
+            raise ValueError(str(exc)) from None
+        return code
+
     @field_validator("rate")
     @classmethod
     def _rate_fits_code(cls, rate: float | None, info: ValidationInfo) -> float | None:
-        code = info.data.get("code")
-        if rate is None or code not in RATE_LIMITS:
+        if rate is None or "code" not in info.data:
             return rate
-        low, high = RATE_LIMITS[code]
-        if code == "none" and rate != 1.0:
-            raise ValueError("must be 1 (or left out) without a channel code")
-        if not low <= rate <= high:
-            raise ValueError(f"must be within [{low}, {high}] for code '{code}'")
+        code_class(info.data["code"]).check_rate(rate)
         return rate
 
     @field_validator("block_size")
     @classmethod
     def _block_size_fits_code(cls, block_size: int | None, info: ValidationInfo) -> int | None:
-        code = info.data.get("code")
-        if block_size is None or code not in RATE_LIMITS or "rate" not in info.data:
+        if block_size is None or "code" not in info.data or "rate" not in info.data:
             return block_size
-        rate = info.data["rate"] if info.data["rate"] is not None else _default_rate(code)
-        largest = max_block_size(code, rate)
-        if largest is not None and block_size > largest:
-            raise ValueError(f"must be <= {largest} for code '{code}' at rate {rate}")
-        if block_size < MIN_BLOCK_SIZE[code]:
-            raise ValueError(f"must be >= {MIN_BLOCK_SIZE[code]} for code '{code}'")
+        code = code_class(info.data["code"])
+        rate = info.data["rate"] if info.data["rate"] is not None else code.default_rate
+        code.check_block_size(block_size, rate=rate)
         return block_size
 
     @classmethod
@@ -193,12 +181,14 @@ class LinkConfig(BaseModel):
     @property
     def code_rate(self) -> float:
         """Rate of the channel code (the default of the code when ``rate`` is left out)."""
-        return self.rate if self.rate is not None else _default_rate(self.code)
+        return self.rate if self.rate is not None else code_class(self.code).default_rate
 
     @property
     def max_block_size(self) -> int | None:
         """Largest code block in information bits (``block_size`` or the code's limit); None: no limit."""
-        return self.block_size if self.block_size is not None else max_block_size(self.code, self.code_rate)
+        if self.block_size is not None:
+            return self.block_size
+        return code_class(self.code).largest_block(self.code_rate)
 
     @property
     def constellation_type(self) -> str:
@@ -209,7 +199,3 @@ class LinkConfig(BaseModel):
     def bits_per_symbol(self) -> int:
         """Bits carried by one constellation symbol."""
         return MODULATIONS[self.modulation][1]
-
-
-def _default_rate(code: str) -> float:
-    return 1.0 if code == "none" else 0.5

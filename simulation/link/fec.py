@@ -1,5 +1,7 @@
 """Channel codes of the link: none, 5G LDPC and 5G polar, batched over code blocks.
 
+The built-in codes of the :data:`~simulation.link.codes.CODES` registry ("none", "ldpc",
+"polar"), each a :class:`~simulation.link.codes.ChannelCode` that registers itself on import.
 Every code maps ``(G, k)`` information bits to ``(G, n)`` code bits and ``(G, n)`` LLRs back to
 ``(G, k)`` hard bits, for any block length ``k`` within its limits; the Sionna encoder/decoder
 pair of each ``(k, n)`` is built on first use and kept by the instance. ``n`` is
@@ -23,7 +25,7 @@ LLRs follow Sionna: ``log P(b=1)/P(b=0)``.
 
 Example
 -------
->>> code = build_channel_code(LinkConfig(code="ldpc", rate=0.5), device="cpu")
+>>> code = build_code(LinkConfig(code="ldpc", rate=0.5), device="cpu")
 >>> code.codeword_bits(100)
 200
 >>> bits = torch.randint(0, 2, (4, 100)).float()
@@ -36,77 +38,45 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
 
 import torch
 from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
 from sionna.phy.fec.polar import Polar5GDecoder, Polar5GEncoder
 
-from simulation.link.config import MIN_BLOCK_SIZE, LdpcSettings, LinkConfig, PolarSettings
+from simulation.link.codes import ChannelCode, DecodeResult, build_code, register_code
+from simulation.link.config import LdpcSettings, LinkConfig, PolarSettings
 from simulation.link.ldpc_early_exit import EarlyExitUnsupported, LDPC5GCodewordCheck
 from simulation.link.ldpc_fast import FastLDPC5GDecoder, FastLDPC5GEncoder
 
-__all__ = ["ChannelCode", "DecodeResult", "LDPC5GCode", "Polar5GCode", "Uncoded", "build_channel_code"]
+__all__ = ["ChannelCode", "DecodeResult", "LDPC5GCode", "Polar5GCode", "Uncoded", "build_code"]
 
 _LDPC_MAX_RATE = 948 / 1024  # TS 38.212 5.4.2.1
 _LDPC_MIN_PARITY = 3
 _LDPC_BG2_MAX_K = 3824  # above it, base graph 1, whose lowest rate is 1/3 (BG2's is 1/5)
 _POLAR_CRC_BITS = 11
 
+LDPC_MAX_BLOCK_SIZE = 8448  # 3GPP TS 38.212 base graph 1 (rates >= 1/3)
+LDPC_LOW_RATE_MAX_BLOCK_SIZE = 3824  # below rate 1/3 only base graph 2 applies (Sionna's selection rule)
+POLAR_MAX_BLOCK_SIZE = 1013  # Sionna's 5G polar code has no code-block segmentation
+POLAR_MAX_CODEWORD = 1088  # ... so n <= 1088
+MAX_BITS_PER_SYMBOL = 10  # rounding n up to whole symbols adds at most 9 bits
+
 _LdpcDecoder = FastLDPC5GDecoder | LDPC5GDecoder
 
 
-@dataclass(frozen=True)
-class DecodeResult:
-    """Output of :meth:`ChannelCode.decode`: ``bits`` (G, k) float 0/1 and the number of
-    codewords that skipped the decoder (LDPC early exit)."""
-
-    bits: torch.Tensor
-    early_exits: int = 0
-
-
-class ChannelCode:
-    """Base class: block-length rules plus batched encode/decode.
-
-    Attributes
-    ----------
-    name : str
-        "none", "ldpc" or "polar".
-    min_block_size : int
-        Smallest ``k`` the code accepts.
-    max_block_size : int | None
-        Largest ``k`` the link puts in one block (None: no limit).
-    """
-
-    name = "none"
-
-    def __init__(self, *, rate: float, bits_per_symbol: int, max_block_size: int | None, device: str) -> None:
-        self.rate = rate
-        self.bits_per_symbol = bits_per_symbol
-        self.min_block_size = MIN_BLOCK_SIZE[self.name]
-        self.max_block_size = max_block_size
-        self.device = device
-
-    def codeword_bits(self, k: int) -> int:
-        """Code bits ``n`` out of the encoder for ``k`` information bits."""
-        raise NotImplementedError
-
-    def encode(self, bits: torch.Tensor) -> torch.Tensor:
-        """(G, k) float 0/1 -> (G, n) float 0/1, ``n = codeword_bits(k)``."""
-        raise NotImplementedError
-
-    def decode(self, llr: torch.Tensor, *, k: int) -> DecodeResult:
-        """(G, n) LLRs -> :class:`DecodeResult` with (G, k) hard information bits."""
-        raise NotImplementedError
-
-    def _whole_symbols(self, bits: int) -> int:
-        return -(-bits // self.bits_per_symbol) * self.bits_per_symbol
-
-
+@register_code("none")
 class Uncoded(ChannelCode):
     """No channel code: the information bits are sent as they are."""
 
-    name = "none"
+    rate_limits = (1.0, 1.0)
+    default_rate = 1.0
+    min_block_size = 1
+    interleavable = False
+
+    @classmethod
+    def check_rate(cls, rate: float) -> None:
+        if rate != 1.0:
+            raise ValueError("must be 1 (or left out) without a channel code")
 
     def codeword_bits(self, k: int) -> int:
         return k
@@ -118,10 +88,12 @@ class Uncoded(ChannelCode):
         return DecodeResult((llr > 0).to(torch.float32))
 
 
+@register_code("ldpc")
 class LDPC5GCode(ChannelCode):
     """5G NR LDPC code with rate matching (Sionna), fast or Sionna decoder, early exit optional."""
 
-    name = "ldpc"
+    rate_limits = (0.2, 0.925)
+    min_block_size = 12  # Sionna's 5G LDPC needs k >= 12
 
     def __init__(
         self,
@@ -138,6 +110,21 @@ class LDPC5GCode(ChannelCode):
         self.max_codewords_per_call = max_codewords_per_call
         self._coders: dict[tuple[int, int], tuple[LDPC5GEncoder, _LdpcDecoder, LDPC5GCodewordCheck | None]] = {}
         self._fast_encoders: dict[tuple[int, int], FastLDPC5GEncoder | None] = {}
+
+    @classmethod
+    def from_config(cls, config: LinkConfig, *, device: str) -> "LDPC5GCode":
+        return cls(
+            rate=config.code_rate,
+            bits_per_symbol=config.bits_per_symbol,
+            max_block_size=config.max_block_size,
+            settings=config.ldpc,
+            max_codewords_per_call=config.max_codewords_per_call,
+            device=device,
+        )
+
+    @classmethod
+    def largest_block(cls, rate: float) -> int | None:
+        return LDPC_MAX_BLOCK_SIZE if rate >= 1 / 3 else LDPC_LOW_RATE_MAX_BLOCK_SIZE
 
     def codeword_bits(self, k: int) -> int:
         # At least 3 parity bits: with 1 or 2, rate matching of blocks of k <= 24 leaves the punctured
@@ -212,10 +199,12 @@ class LDPC5GCode(ChannelCode):
         return self._coders[(k, n)]
 
 
+@register_code("polar")
 class Polar5GCode(ChannelCode):
     """5G NR polar code, uplink variant (Sionna), with SC, SCL or BP decoding."""
 
-    name = "polar"
+    rate_limits = (0.05, 0.9)
+    min_block_size = 20  # k >= 20 for the CRC11 variant; shorter blocks use an unimplemented one
 
     def __init__(
         self,
@@ -231,6 +220,21 @@ class Polar5GCode(ChannelCode):
         self.settings = settings
         self.max_codewords_per_call = max_codewords_per_call
         self._coders: dict[tuple[int, int], tuple[Polar5GEncoder, Polar5GDecoder]] = {}
+
+    @classmethod
+    def from_config(cls, config: LinkConfig, *, device: str) -> "Polar5GCode":
+        return cls(
+            rate=config.code_rate,
+            bits_per_symbol=config.bits_per_symbol,
+            max_block_size=config.max_block_size,
+            settings=config.polar,
+            max_codewords_per_call=config.max_codewords_per_call,
+            device=device,
+        )
+
+    @classmethod
+    def largest_block(cls, rate: float) -> int | None:
+        return min(POLAR_MAX_BLOCK_SIZE, int(rate * (POLAR_MAX_CODEWORD - MAX_BITS_PER_SYMBOL + 1)))
 
     def codeword_bits(self, k: int) -> int:
         return self._whole_symbols(max(math.ceil(k / self.rate - 1e-9), k + _POLAR_CRC_BITS, 18))
@@ -257,18 +261,3 @@ class Polar5GCode(ChannelCode):
             )
             self._coders[(k, n)] = (encoder, decoder)
         return self._coders[(k, n)]
-
-
-def build_channel_code(config: LinkConfig, *, device: str) -> ChannelCode:
-    """The :class:`ChannelCode` that ``config`` asks for."""
-    common = dict(
-        rate=config.code_rate,
-        bits_per_symbol=config.bits_per_symbol,
-        max_block_size=config.max_block_size,
-        device=device,
-    )
-    if config.code == "ldpc":
-        return LDPC5GCode(**common, settings=config.ldpc, max_codewords_per_call=config.max_codewords_per_call)
-    if config.code == "polar":
-        return Polar5GCode(**common, settings=config.polar, max_codewords_per_call=config.max_codewords_per_call)
-    return Uncoded(**common)

@@ -1,7 +1,8 @@
 """The link: packets in, packets (or None) out, through Sionna and a channel model.
 
-Per packet: CRC -> code blocks -> channel code -> bit interleaving -> mapping -> channel ->
-perfect-CSI equalisation -> demapping (LLRs) -> deinterleaving -> decoding -> CRC check. All
+Per packet: CRC -> code blocks -> channel code (any code of the :data:`~simulation.link.codes.CODES`
+registry; the link never asks which) -> bit interleaving -> mapping -> channel -> perfect-CSI
+equalisation -> demapping (LLRs) -> deinterleaving -> decoding -> CRC check. All
 packets of a call form one stream: every Sionna block runs once per distinct block length (or
 once per chunk of ``max_codewords_per_call`` codewords), never once per packet, and the channel
 model sees all symbols of the call as one row ``(1, N)`` in packet order, so block fading spans
@@ -29,10 +30,10 @@ from sionna.phy import config as sionna_config
 from sionna.phy.fec.interleaving import Deinterleaver, RandomInterleaver
 from sionna.phy.utils import ebnodb2no
 
-from channels.base import ChannelModel
+from channels.base import ChannelModel, ChannelOutput
+from simulation.link.codes import build_code
 from simulation.link.config import LinkConfig
 from simulation.link.crc import PacketCRC
-from simulation.link.fec import Uncoded, build_channel_code
 from simulation.link.modem import Modem
 from simulation.link.segmentation import (
     BlockLayout, bits_to_packets, packets_to_bits, plan_blocks, ragged_copy, ragged_indices,
@@ -52,7 +53,8 @@ class Link:
     Parameters
     ----------
     config : LinkConfig
-        CRC, code, interleaving, modulation, detection and SNR-axis settings.
+        CRC, code (a name of :data:`~simulation.link.codes.CODES`), interleaving, modulation,
+        detection and SNR-axis settings.
     channel : ChannelModel
         Channel model (see :mod:`channels.base`).
     device : str | None
@@ -60,6 +62,10 @@ class Link:
 
     Notes
     -----
+    :meth:`transmit` runs the stages in order, each a method with one job: :meth:`_segment`
+    (block layout), :meth:`_information_stream` and :meth:`_attach_crc`, :meth:`_encode`, the
+    modem's mapping, :meth:`_propagate` (channel model), :meth:`_detect` (equalisation and
+    demapping), :meth:`_decode`, :meth:`_check_crc`, and :meth:`_count` (the statistics).
     Encoders, decoders and CRC blocks are built on first use for each block length and kept,
     so the first call with new packet sizes is slower than the next ones.
     """
@@ -68,14 +74,14 @@ class Link:
         self.config = config
         self.channel = channel
         self.device = str(device) if device is not None else sionna_config.device
-        self.code = build_channel_code(config, device=self.device)
+        self.code = build_code(config, device=self.device)
         self.crc = PacketCRC(config.crc, device=self.device)
         self.modem = Modem(
             modulation=config.modulation, demapping=config.demapping, equalizer=config.equalizer, device=self.device
         )
         self._interleaver: RandomInterleaver | None = None
         self._deinterleaver: Deinterleaver | None = None
-        if config.interleaver == "random" and not isinstance(self.code, Uncoded):
+        if config.interleaver == "random" and self.code.interleavable:
             self._interleaver = RandomInterleaver(
                 seed=config.interleaver_seed, keep_batch_constant=True, keep_state=True, axis=-1, device=self.device
             )
@@ -110,71 +116,28 @@ class Link:
         timer = _StageTimer(seconds, synchronize=self.device.startswith("cuda"))
 
         with timer("segmentation"):
-            layout = plan_blocks(
-                np.array([8 * len(p) for p in packets], dtype=np.int64),
-                crc_bits=self.crc.length,
-                max_block=self.code.max_block_size,
-                min_block=self.code.min_block_size,
-                steps_per_octave=self.config.block_sizes_per_octave,
-                codeword_bits=self.code.codeword_bits,
-                bits_per_symbol=self.modem.bits_per_symbol,
-            )
-            info = torch.zeros(layout.info_length, dtype=torch.float32, device=self.device)
-            self._put_payload(info, packets_to_bits(packets), layout)
+            layout = self._segment(packets)
+            info = self._information_stream(packets, layout)
         with timer("crc"):
-            parity = self.crc.parity(info, starts=layout.packet_start, lengths=layout.payload_bits)
-            info[self._crc_index(layout)] = parity
+            self._attach_crc(info, layout)
         with timer("encoding"):
             coded = self._encode(info, layout)
         with timer("mapping"):
             symbols = self.modem.map(coded)
-        channel_uses = symbols.shape[-1]
-        if channel_uses:
-            noise_variance = self.noise_variance(
-                snr_db, payload_bits=int(layout.payload_bits.sum()), channel_uses=channel_uses
-            )
+        llr = torch.zeros(0, device=self.device)
+        if symbols.shape[-1]:
             with timer("channel"):
-                received = self.channel(symbols, no=noise_variance, generator=generator)
-            with timer("equalization"):
-                x_eq, no_eff = self.modem.equalize(received)
-            with timer("demapping"):
-                llr = self.modem.demap(x_eq, no_eff)
-        else:
-            llr = torch.zeros(0, device=self.device)
+                received = self._propagate(symbols, layout, snr_db=snr_db, generator=generator)
+            llr = self._detect(received, timer)
         with timer("decoding"):
             decoded, early_exits = self._decode(llr, layout)
         with timer("crc"):
-            crc_ok = self.crc.check(
-                decoded,
-                decoded[self._crc_index(layout)],
-                starts=layout.packet_start,
-                lengths=layout.payload_bits,
-            ).cpu()
+            crc_ok = self._check_crc(decoded, layout)
             received_packets = bits_to_packets(self._payload(decoded, layout), layout.payload_bits)
-
-        sent_bits = ragged_indices(layout.block_code_start, layout.block_n)
-        raw_errors = int((llr[self._index(sent_bits)] > 0).ne(coded[self._index(sent_bits)] > 0.5).sum())
-        protected_at = ragged_indices(layout.packet_start, layout.protected_bits)
-        wrong = decoded[self._index(protected_at)].ne(info[self._index(protected_at)]).cpu()
-        errors_per_packet = torch.zeros(len(packets), dtype=torch.int64).index_add_(
-            0, torch.as_tensor(np.repeat(np.arange(len(packets)), layout.protected_bits)), wrong.long()
-        )
-        correct = errors_per_packet == 0
-        stats = LinkStats(
-            packets_sent=len(packets),
-            packets_lost=int((~crc_ok).sum()),
-            packets_undetected=int((crc_ok & ~correct).sum()),
-            payload_bits=int(layout.payload_bits.sum()),
-            payload_bits_delivered=int(layout.payload_bits[(crc_ok & correct).numpy()].sum()),
-            info_bits=int(layout.protected_bits.sum()),
-            info_bit_errors=int(errors_per_packet.sum()),
-            coded_bits=int(layout.block_n.sum()),
-            raw_bit_errors=raw_errors,
-            channel_uses=channel_uses,
-            codewords=len(layout.block_k),
-            codewords_early_exit=early_exits,
-            stage_seconds=seconds,
-        )
+        stats = self._count(
+            layout, info=info, coded=coded, llr=llr, decoded=decoded, crc_ok=crc_ok,
+            channel_uses=symbols.shape[-1], early_exits=early_exits, seconds=seconds,
+        )  # fmt: skip
         out = [payload if ok else None for payload, ok in zip(received_packets, crc_ok.tolist())]
         return out, stats
 
@@ -193,14 +156,32 @@ class Link:
         coderate = payload_bits / (self.modem.bits_per_symbol * channel_uses)
         return float(ebnodb2no(float(snr_db), self.modem.bits_per_symbol, coderate, device="cpu"))
 
+    def _segment(self, packets: list[bytes]) -> BlockLayout:
+        """Where every packet, CRC and code block goes in the information and code streams."""
+        return plan_blocks(
+            np.array([8 * len(p) for p in packets], dtype=np.int64),
+            crc_bits=self.crc.length,
+            max_block=self.code.max_block_size,
+            min_block=self.code.min_block_size,
+            steps_per_octave=self.config.block_sizes_per_octave,
+            codeword_bits=self.code.codeword_bits,
+            bits_per_symbol=self.modem.bits_per_symbol,
+        )
+
+    def _information_stream(self, packets: list[bytes], layout: BlockLayout) -> torch.Tensor:
+        """(info_length,) float 0/1: the packets' bits at their places, CRC and padding at zero."""
+        info = torch.zeros(layout.info_length, dtype=torch.float32, device=self.device)
+        self._put_payload(info, packets_to_bits(packets), layout)
+        return info
+
+    def _attach_crc(self, info: torch.Tensor, layout: BlockLayout) -> None:
+        """Write each packet's CRC parity after its payload in ``info`` (one batched call)."""
+        info[self._crc_index(layout)] = self.crc.parity(info, starts=layout.packet_start, lengths=layout.payload_bits)
+
     def _encode(self, info: torch.Tensor, layout: BlockLayout) -> torch.Tensor:
-        """Information stream -> coded stream (modulation padding left at zero)."""
+        """Information stream -> coded stream (modulation padding left at zero): one encoder call
+        per block length (and chunk of ``max_codewords_per_call``), then the bit interleaver."""
         coded = torch.zeros(layout.code_length, dtype=torch.float32, device=self.device)
-        if isinstance(self.code, Uncoded):  # identity code: one ragged copy, no grouping
-            coded[self._index(ragged_indices(layout.block_code_start, layout.block_n))] = info[
-                self._index(ragged_indices(layout.block_info_start, layout.block_k))
-            ]
-            return coded
         for k, n, blocks in _groups(layout):
             for rows in np.array_split(blocks, -(-len(blocks) // self.config.max_codewords_per_call)):
                 codewords = self.code.encode(self._blocks(info, layout.block_info_start[rows], k))
@@ -209,14 +190,26 @@ class Link:
                 self._put_blocks(coded, layout.block_code_start[rows], n, codewords.to(torch.float32))
         return coded
 
+    def _propagate(
+        self, symbols: torch.Tensor, layout: BlockLayout, *, snr_db: float, generator: torch.Generator
+    ) -> ChannelOutput:
+        """(1, N) symbols through the channel model at the noise variance of ``snr_db``."""
+        noise_variance = self.noise_variance(
+            snr_db, payload_bits=int(layout.payload_bits.sum()), channel_uses=symbols.shape[-1]
+        )
+        return self.channel(symbols, no=noise_variance, generator=generator)
+
+    def _detect(self, received: ChannelOutput, timer: "_StageTimer") -> torch.Tensor:
+        """Equalisation and demapping of the channel output: (M,) LLRs, ``log P(b=1)/P(b=0)``."""
+        with timer("equalization"):
+            x_eq, no_eff = self.modem.equalize(received)
+        with timer("demapping"):
+            return self.modem.demap(x_eq, no_eff)
+
     def _decode(self, llr: torch.Tensor, layout: BlockLayout) -> tuple[torch.Tensor, int]:
-        """LLR stream -> decoded information stream, and the number of LDPC early exits."""
+        """LLR stream -> decoded information stream (deinterleaver, then one decoder call per
+        block length), and the number of codewords that needed no decoding iteration."""
         decoded = torch.zeros(layout.info_length, dtype=torch.float32, device=self.device)
-        if isinstance(self.code, Uncoded):
-            decoded[self._index(ragged_indices(layout.block_info_start, layout.block_k))] = (
-                llr[self._index(ragged_indices(layout.block_code_start, layout.block_n))] > 0
-            ).to(torch.float32)
-            return decoded, 0
         early_exits = 0
         for k, n, blocks in _groups(layout):
             block_llr = self._blocks(llr, layout.block_code_start[blocks], n)
@@ -226,6 +219,51 @@ class Link:
             self._put_blocks(decoded, layout.block_info_start[blocks], k, result.bits)
             early_exits += result.early_exits
         return decoded, early_exits
+
+    def _check_crc(self, decoded: torch.Tensor, layout: BlockLayout) -> torch.Tensor:
+        """(P,) bool on the CPU: whether each packet's decoded CRC matches its decoded payload."""
+        return self.crc.check(
+            decoded, decoded[self._crc_index(layout)], starts=layout.packet_start, lengths=layout.payload_bits
+        ).cpu()
+
+    def _count(
+        self,
+        layout: BlockLayout,
+        *,
+        info: torch.Tensor,
+        coded: torch.Tensor,
+        llr: torch.Tensor,
+        decoded: torch.Tensor,
+        crc_ok: torch.Tensor,
+        channel_uses: int,
+        early_exits: int,
+        seconds: dict[str, float],
+    ) -> LinkStats:
+        """The call's :class:`LinkStats`: raw errors of the LLRs against the code bits, errors of
+        the decoded information bits per packet, and what the CRC let through."""
+        sent_bits = self._index(ragged_indices(layout.block_code_start, layout.block_n))
+        raw_errors = int((llr[sent_bits] > 0).ne(coded[sent_bits] > 0.5).sum())
+        protected_at = self._index(ragged_indices(layout.packet_start, layout.protected_bits))
+        wrong = decoded[protected_at].ne(info[protected_at]).cpu()
+        packets = len(layout.payload_bits)
+        packet_of_bit = torch.as_tensor(np.repeat(np.arange(packets), layout.protected_bits))
+        errors_per_packet = torch.zeros(packets, dtype=torch.int64).index_add_(0, packet_of_bit, wrong.long())
+        correct = errors_per_packet == 0
+        return LinkStats(
+            packets_sent=packets,
+            packets_lost=int((~crc_ok).sum()),
+            packets_undetected=int((crc_ok & ~correct).sum()),
+            payload_bits=int(layout.payload_bits.sum()),
+            payload_bits_delivered=int(layout.payload_bits[(crc_ok & correct).numpy()].sum()),
+            info_bits=int(layout.protected_bits.sum()),
+            info_bit_errors=int(errors_per_packet.sum()),
+            coded_bits=int(layout.block_n.sum()),
+            raw_bit_errors=raw_errors,
+            channel_uses=channel_uses,
+            codewords=len(layout.block_k),
+            codewords_early_exit=early_exits,
+            stage_seconds=seconds,
+        )
 
     def _put_payload(self, info: torch.Tensor, bits: np.ndarray, layout: BlockLayout) -> None:
         """Write the packets' (sum payload_bits,) 0/1 ``bits`` into their places in ``info``."""
