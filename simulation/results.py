@@ -8,8 +8,13 @@ Files in the output folder:
   atomically (temporary file + rename) after each point; NaN and infinities become ``null``;
 - ``scenario.resolved.yaml``: the scenario with every default filled in and the sweep expanded;
   ``--resume`` refuses to continue a folder whose resolved scenario differs;
+- ``results.csv.sha256``: one line ``SHA256 KEY`` per row of ``results.csv`` (the SHA-256 of the
+  row's CSV text, :func:`row_hash`), appended and fsynced just before the row itself; ``--resume``
+  refuses a row whose text no longer has its recorded hash (:func:`check_row_hashes`);
 - ``manifest.json``: package versions, seed, command line, start and end times, the meaning of
-  ``snr_db``, and the work counters of the run.
+  ``snr_db``, the work counters of the run, ``model_weights`` (the SHA-256 of the teacher's and of
+  each codec's weights; ``--resume`` refuses other weights under the same names) and
+  ``row_hashes`` (the name of the row-hash file).
 
 Example
 -------
@@ -20,6 +25,7 @@ Example
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -43,6 +49,10 @@ __all__ = [
     "TIME_COLUMNS",
     "check_resolved_scenario",
     "check_out_dir",
+    "check_row_hashes",
+    "read_result_rows",
+    "row_hash",
+    "write_row_hashes",
     "package_versions",
     "parse_cell",
     "read_results_csv",
@@ -74,6 +84,8 @@ RESULTS_CSV = "results.csv"
 RESULTS_JSON = "results.json"
 RESOLVED_YAML = "scenario.resolved.yaml"
 MANIFEST_JSON = "manifest.json"
+ROW_HASHES = "results.csv.sha256"
+"""The row-hash file next to ``results.csv`` (see the module docstring)."""
 
 
 def result_columns(swept_paths: Sequence[str]) -> list[str]:
@@ -188,26 +200,144 @@ def _first_difference(a: Any, b: Any, path: str) -> tuple[str, Any, Any] | None:
 def read_results_csv(path: Path, columns: Sequence[str]) -> list[dict[str, Any]]:
     """Finished rows of an earlier run; drops (and cuts from the file) a last row cut short by a kill.
 
-    Raises a one-line :class:`UserError` if the header differs from ``columns``.
+    Raises a one-line :class:`UserError` if the header differs from ``columns`` or the file is not
+    UTF-8 text or holds a malformed row (see :func:`read_result_rows`).
+    """
+    return read_result_rows(path, columns)[0]
+
+
+def read_result_rows(path: Path, columns: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The finished rows of ``results.csv`` and the CSV text of each (its line without the newline).
+
+    A last line cut short by a kill (no newline at its end) is dropped and cut from the file. A line
+    that is not UTF-8, cannot be parsed as CSV, or has another number of cells than ``columns`` (a
+    complete line, or one followed by others) is a one-line :class:`UserError` naming the file and
+    the row (1 = the first row after the header), as is a header other than ``columns``.
     """
     if not path.is_file() or path.stat().st_size == 0:
-        return []
-    text = path.read_text()
-    lines = text.splitlines(keepends=True)
-    header = next(csv.reader([lines[0]]))
+        return [], []
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"--resume: cannot read {path} ({exc.strerror or exc})") from None
+    raw_lines = _split_lines(data)
+    lines = []
+    for number, raw in enumerate(raw_lines):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            if number == len(raw_lines) - 1 and not raw.endswith(b"\n") and number > 0:
+                break  # a last row cut short by a kill (in the middle of a character)
+            where = f"row {number}" if number else "the header"
+            raise UserError(f"--resume: {path}: {where} is not UTF-8 text (byte {exc.start} of the line: "
+                            f"{raw[exc.start:exc.start + 1]!r}); repair the file or use a new --out") from None
+    bad = next((i for i, line in enumerate(lines) if "\x00" in line), None)
+    if bad is not None:
+        raise UserError(f"--resume: {path}: {f'row {bad}' if bad else 'the header'} is malformed (a NUL byte); "
+                        "repair the file or use a new --out")
+    header = _csv_cells(path, lines[0], 0)
     if header != list(columns):
         raise UserError(f"--resume: {path} has other columns than this scenario produces; rerun without --resume into another --out")
-    rows, good_length = [], len(lines[0])
-    for line in lines[1:]:
-        cells = next(csv.reader([line]), [])
-        if not line.endswith("\n") or len(cells) != len(columns):
+    rows, texts, good_length = [], [], len(raw_lines[0])
+    for number, line in enumerate(lines[1:], start=1):
+        last = number == len(raw_lines) - 1
+        if last and not line.endswith("\n"):
             break  # a row cut short by a kill: dropped and rewritten
+        cells = _csv_cells(path, line, number)
+        if len(cells) != len(columns):
+            raise UserError(f"--resume: {path}: row {number} has {len(cells)} cells, the header {len(columns)}; "
+                            "repair the file or use a new --out")
         rows.append({name: cell if name in TEXT_COLUMNS else parse_cell(cell) for name, cell in zip(columns, cells)})
-        good_length += len(line)
-    if good_length < len(text):
-        with open(path, "r+") as handle:
-            handle.truncate(len(text[:good_length].encode()))
-    return rows
+        texts.append(line.rstrip("\n"))
+        good_length += len(raw_lines[number])
+    if good_length < len(data):
+        with open(path, "r+b") as handle:
+            handle.truncate(good_length)
+    return rows, texts
+
+
+def _split_lines(data: bytes) -> list[bytes]:
+    """``data`` cut after each ``\\n`` (only there: ``results.csv`` is written with ``\\n`` line ends)."""
+    parts = data.split(b"\n")
+    return [part + b"\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def _csv_cells(path: Path, line: str, number: int) -> list[str]:
+    """The cells of one CSV line; a one-line :class:`UserError` naming the row if it is not CSV."""
+    try:
+        return next(csv.reader([line], strict=True), [])
+    except csv.Error as exc:
+        where = f"row {number}" if number else "the header"
+        raise UserError(f"--resume: {path}: {where} is not valid CSV ({exc}); repair the file or use a new --out") from None
+
+
+def row_hash(text: str) -> str:
+    """SHA-256 (hex) of a row's CSV text (its line in ``results.csv`` without the newline)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _read_row_hashes(path: Path) -> dict[str, set[str]] | None:
+    """The recorded hashes of ``results.csv.sha256`` by point key (``None``: no such file). A last
+    line cut short by a kill is ignored (its row was never written); any other malformed line is a
+    one-line :class:`UserError`."""
+    if not path.is_file():
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"--resume: cannot read {path} ({exc.strerror or exc})") from None
+    recorded: dict[str, set[str]] = {}
+    raw_lines = _split_lines(data)
+    for number, raw in enumerate(raw_lines, start=1):
+        if number == len(raw_lines) and not raw.endswith(b"\n"):
+            break
+        try:
+            digest, key = raw.decode("utf-8").rstrip("\n").split(" ", 1)
+        except (UnicodeDecodeError, ValueError):
+            digest, key = "", ""
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest) or not key:
+            raise UserError(f"--resume: {path}: line {number} is not 'SHA256 KEY'; repair the file or use a new --out")
+        recorded.setdefault(key, set()).add(digest)
+    return recorded
+
+
+def check_row_hashes(out: Path, rows: Sequence[dict[str, Any]], texts: Sequence[str], *, required: bool) -> bool:
+    """On resume: every row of ``results.csv`` (``rows`` and their CSV ``texts``, as read by
+    :func:`read_result_rows`) must have the hash recorded for its point in ``results.csv.sha256``.
+
+    ``required``: the folder's manifest says rows are hashed (a run made before row hashes existed
+    has no hash file; its rows are taken as they are). Returns True if the rows were checked,
+    False if there was nothing to check them against. Raises a one-line :class:`UserError` naming
+    the first row (and its point key) whose text differs from what was written, or that has no hash.
+    """
+    hashes_path = out / ROW_HASHES
+    recorded = _read_row_hashes(hashes_path)
+    if recorded is None and not required:
+        return False
+    recorded = recorded or {}
+    for number, (row, text) in enumerate(zip(rows, texts), start=1):
+        key = str(row["key"])
+        known = recorded.get(key)
+        if not known:
+            raise UserError(f"--resume: {out / RESULTS_CSV} row {number} (point {key!r}) has no hash in {ROW_HASHES}, "
+                            "so it cannot be checked; use a new --out")
+        if row_hash(text) not in known:
+            raise UserError(f"--resume: {out / RESULTS_CSV} row {number} (point {key!r}) was changed after it was "
+                            f"written (its SHA-256 differs from the one in {ROW_HASHES}); use a new --out")
+    return True
+
+
+def write_row_hashes(out: Path, rows: Sequence[dict[str, Any]], texts: Sequence[str]) -> None:
+    """Rewrite ``results.csv.sha256`` (atomically) with the hashes of ``rows`` (CSV ``texts``): how
+    a resumed run made before row hashes existed starts recording them."""
+    body = "".join(f"{row_hash(text)} {row['key']}\n" for row, text in zip(rows, texts))
+    path = out / ROW_HASHES
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(body)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 class ResultsWriter:
@@ -229,13 +359,18 @@ class ResultsWriter:
         except OSError as exc:
             raise UserError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
         self.csv_path = self.out / RESULTS_CSV
+        self.hashes_path = self.out / ROW_HASHES
 
     def write_resolved_scenario(self, resolved: dict[str, Any]) -> None:
         text = "# The scenario as run: every default filled in, the sweep expanded (written by simulate)\n"
         (self.out / RESOLVED_YAML).write_text(text + yaml.safe_dump(resolved, sort_keys=False))
 
     def append(self, row: dict[str, Any]) -> None:
-        """Append one row (header first in a new file), then flush and fsync."""
+        """Append one row (header first in a new file), then flush and fsync.
+
+        The row's hash (:func:`row_hash`) goes to ``results.csv.sha256`` first (flushed and fsynced
+        too), so every row written has its hash; a hash whose row a kill cut short is harmless.
+        """
         missing = [c for c in self.columns if c not in row]
         if missing:
             raise ValueError(f"result row lacks columns {missing}")
@@ -244,8 +379,14 @@ class ResultsWriter:
         new_file = not self.csv_path.is_file() or self.csv_path.stat().st_size == 0
         if new_file:
             writer.writerow(self.columns)
+        start = buffer.tell()
         writer.writerow([row[c] for c in self.columns])
-        with open(self.csv_path, "a") as handle:
+        text = buffer.getvalue()[start:].rstrip("\n")
+        with open(self.hashes_path, "a", encoding="utf-8") as handle:
+            handle.write(f"{row_hash(text)} {row['key']}\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        with open(self.csv_path, "a", encoding="utf-8") as handle:
             handle.write(buffer.getvalue())
             handle.flush()
             os.fsync(handle.fileno())

@@ -2,8 +2,10 @@
 
 Order of work: the scenario is validated completely (nothing runs on a bad file); the output
 folder is checked (a non-empty folder needs ``--resume``; on resume, its resolved scenario must
-match); the runner loads and encodes everything; only then are the files of the folder written
-and the points run, each row saved the moment its point ends.
+match, the teacher and every codec must have the weights the run had (``model_weights`` of its
+manifest) and every row of ``results.csv`` the hash recorded when it was written); the runner
+loads and encodes everything; only then are the files of the folder written and the points run,
+each row saved the moment its point ends.
 
 Where the points run is the executor's business (:mod:`simulation.executors`): in this process by
 default, or on a Ray cluster (``executor="ray"``, :mod:`simulation.ray_executor`), which hands the
@@ -20,7 +22,9 @@ Example
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,14 +40,17 @@ from simulation.results import (
     MANIFEST_JSON,
     RESULTS_CSV,
     RESULTS_JSON,
+    ROW_HASHES,
     ResultsWriter,
     base_manifest,
     check_out_dir,
     check_resolved_scenario,
+    check_row_hashes,
     now_iso,
-    read_results_csv,
+    read_result_rows,
     result_columns,
     snr_definition_text,
+    write_row_hashes,
 )
 from simulation.runner import DEFAULT_BATCH_SIZE
 from simulation.scenario import LoadedScenario, load_scenario
@@ -109,6 +116,8 @@ class _Plan:
     done: list[dict[str, Any]]
     todo: list[SweepPoint]
     definitions: list[str]  # snr_definitions(loaded), computed once
+    weights: dict[str, Any]  # model_weights(loaded): the manifest's ``model_weights``
+    adopt_texts: list[str] | None = None  # on resuming a run without row hashes: the CSV text of ``done``
 
     @property
     def points(self) -> list[SweepPoint]:
@@ -117,32 +126,116 @@ class _Plan:
 
 def _plan_session(loaded: LoadedScenario, *, out: str | None, resume: bool, max_points: int | None) -> _Plan:
     """Check the output folder (a non-empty one needs ``resume``), read the rows a resumed run
-    already has and choose the points to run (at most ``max_points``)."""
+    already has (checked: same scenario, same model weights, rows as written) and choose the
+    points to run (at most ``max_points``)."""
     out_dir = Path(out) if out else Path("runs") / "simulate" / loaded.scenario.name
     check_out_dir(out_dir, resume=resume)
     resolved = loaded.resolved()
     columns = result_columns(loaded.swept_paths)
-    done = _done_rows(loaded, out_dir, resolved, columns) if resume else []
+    weights = model_weights(loaded)
+    done, adopt = _done_rows(loaded, out_dir, resolved, columns, weights) if resume else ([], None)
     done_keys = {r["key"] for r in done}
     todo = [p for p in loaded.points if p.key not in done_keys]
     if max_points is not None:
         todo = todo[:max_points]
-    return _Plan(loaded, out_dir, resolved, columns, done, todo, snr_definitions(loaded))
+    return _Plan(loaded, out_dir, resolved, columns, done, todo, snr_definitions(loaded), weights, adopt)
 
 
-def _done_rows(loaded: LoadedScenario, out_dir: Path, resolved: dict[str, Any], columns: list[str]) -> list[dict[str, Any]]:
+def _done_rows(loaded: LoadedScenario, out_dir: Path, resolved: dict[str, Any], columns: list[str],
+               weights: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str] | None]:
     """On resume, the rows of ``results.csv`` (typed like fresh rows), or none when the folder holds
-    no resolved scenario yet; the folder's resolved scenario must match ``resolved``."""
+    no resolved scenario yet; the folder's resolved scenario must match ``resolved``, its manifest's
+    ``model_weights`` must match ``weights`` and each row its recorded hash (one-line
+    :class:`UserError` otherwise). Also returns, for a run made before hashes existed (a one-line
+    note on stderr), the CSV text of the rows, whose hashes this session starts recording."""
     if not check_resolved_scenario(out_dir, resolved):
-        return []
-    done = read_results_csv(out_dir / RESULTS_CSV, columns)
+        return [], None
+    previous = _read_manifest(out_dir / MANIFEST_JSON)
+    hashed = "model_weights" in previous or "row_hashes" in previous
+    if "model_weights" in previous:
+        _check_weights(out_dir, previous["model_weights"], weights)
+    done, texts = read_result_rows(out_dir / RESULTS_CSV, columns)
     by_key = {p.key: p for p in loaded.points}
-    for row in done:
+    seen: set[str] = set()
+    for number, row in enumerate(done, start=1):
         point = by_key.get(str(row["key"]))
         if point is None:
             raise UserError(f"--resume: {out_dir / RESULTS_CSV} has a row for point {row['key']!r}, which this scenario does not have")
+        if point.key in seen:
+            raise UserError(f"--resume: {out_dir / RESULTS_CSV}: row {number} repeats point {point.key!r}; "
+                            "repair the file or use a new --out")
+        seen.add(point.key)
+    checked = check_row_hashes(out_dir, done, texts, required="row_hashes" in previous)
+    for row in done:
+        point = by_key[str(row["key"])]
         row.update(key=point.key, codec=point.codec, **dict(point.values))  # typed values, not CSV text
-    return done
+    if not hashed:
+        print(f"note: --resume: {out_dir / MANIFEST_JSON} records no model weight hashes (a run from before they "
+              "existed): its models and rows are taken as they are, and checked from now on", file=sys.stderr, flush=True)
+    return done, (None if checked else texts)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """The folder's manifest as a dict; empty if it is missing or unreadable (as before hashes)."""
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return previous if isinstance(previous, dict) else {}
+
+
+def model_weights(loaded: LoadedScenario) -> dict[str, Any]:
+    """What the manifest records about the models' weights (``model_weights``):
+    ``{"teacher": {"model": SPEC, "sha256": HEX}, "codecs": {LABEL: {"model": SPEC, "sha256": HEX}}}``.
+
+    A zoo entry's hash is its ``weights_sha256`` (the SHA-256 of its weights file, computed here for
+    an entry written before hashes existed); a teacher folder (transformers checkpoint) hashes its
+    weight files together; a codec without a model (jpeg, ...) is left out.
+    """
+    from gosvae.codecs import codec_class
+
+    teacher = loaded.scenario.teacher
+    found: dict[str, Any] = {"teacher": {"model": teacher, "sha256": _spec_sha256(teacher, kind="teacher")}, "codecs": {}}
+    for codec in loaded.scenario.codecs:
+        params = codec_class(codec.codec).Params(**codec.params)
+        model = getattr(params, "model", None)
+        if isinstance(model, str) and model:
+            found["codecs"][codec.curve_label] = {"model": model, "sha256": _spec_sha256(model, kind="codec")}
+    return found
+
+
+def _spec_sha256(spec: str, *, kind: str) -> str:
+    """SHA-256 of the weights of a zoo name / entry path (its ``weights_sha256``), or of a
+    transformers checkpoint folder's weight files (``NAME SHA256`` lines, sorted, hashed)."""
+    from gosvae.zoo import resolve_entry
+    from gosvae.zoo.integrity import sha256_file
+
+    folder = Path(spec).expanduser()
+    if kind == "teacher" and folder.is_dir() and (folder / "config.json").is_file():
+        files = sorted(p for pattern in ("*.safetensors", "*.bin") for p in folder.glob(pattern) if p.is_file())
+        listing = "".join(f"{p.name} {sha256_file(p)}\n" for p in files)
+        return hashlib.sha256(listing.encode("utf-8")).hexdigest()
+    entry = resolve_entry(spec, kind=kind)
+    if entry.weights_sha256 is not None:
+        return entry.weights_sha256
+    try:
+        return sha256_file(entry.weights_path)
+    except OSError as exc:
+        raise UserError(f"zoo entry '{entry.name}': cannot read {entry.weights_path} ({exc.strerror or exc})") from None
+
+
+def _check_weights(out_dir: Path, recorded: Any, current: dict[str, Any]) -> None:
+    """One-line :class:`UserError` when a model of this session has other weights than the run in
+    ``out_dir`` recorded (``recorded``: its manifest's ``model_weights``)."""
+    recorded = recorded if isinstance(recorded, dict) else {}
+    pairs = [("teacher", recorded.get("teacher"), current["teacher"])]
+    codecs = recorded.get("codecs") if isinstance(recorded.get("codecs"), dict) else {}
+    pairs += [(f"codec {label!r}", codecs.get(label), now) for label, now in current["codecs"].items()]
+    for what, then, now in pairs:
+        then_hash = then.get("sha256") if isinstance(then, dict) else None
+        if isinstance(then_hash, str) and then_hash != now["sha256"]:
+            raise UserError(f"--resume: {what} (model {now['model']}) has other weights than the run in {out_dir} "
+                            f"(sha256 {now['sha256'][:8]}… vs {then_hash[:8]}…); use a new --out")
 
 
 @contextmanager
@@ -180,6 +273,9 @@ def _start_files(plan: _Plan, runner: Any, *, resume: bool, scenario_path: str, 
     )
     manifest["previous_sessions"] = _previous_sessions(out_dir / MANIFEST_JSON) if resume else []
     manifest.update(num_points=len(plan.points), points_done_before=len(done), out_dir=str(out_dir), device=device, reuse=reuse)
+    manifest.update(model_weights=plan.weights, row_hashes=ROW_HASHES)
+    if plan.adopt_texts is not None:
+        write_row_hashes(out_dir, done, plan.adopt_texts)  # a run from before row hashes: recorded from now on
     if plan.todo and runner.describe() is not None:
         manifest["executor"] = runner.describe()
     writer.write_manifest(manifest)
