@@ -152,11 +152,9 @@ class FactorizedAECodec(Codec):
         """The FactorizedAE, loaded on first use."""
         if self._model is None:
             from gosvae.models.factorized_ae import FactorizedAE
-            from gosvae.zoo import load_entry_weights
+            from gosvae.zoo import build_entry_model
 
-            model = FactorizedAE.from_config(self.entry.arch_config)
-            model.load_state_dict(load_entry_weights(self.entry))
-            self._model = model.eval()
+            self._model = build_entry_model(self.entry, FactorizedAE)
         return self._model
 
     @property

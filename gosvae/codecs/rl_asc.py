@@ -106,11 +106,9 @@ class RLASCCodec(Codec):
     def model(self) -> torch.nn.Module:
         if self._model is None:
             from gosvae.models.rl_asc import RLASC
-            from gosvae.zoo import load_entry_weights
+            from gosvae.zoo import build_entry_model
 
-            model = RLASC.from_config(self.entry.arch_config)
-            model.load_state_dict(load_entry_weights(self.entry))
-            self._model = model.eval()
+            self._model = build_entry_model(self.entry, RLASC)
         return self._model
 
     @property

@@ -114,11 +114,9 @@ class VQVAECodec(Codec):
         """The VQVAE, loaded on first use."""
         if self._model is None:
             from gosvae.models import VQVAE
-            from gosvae.zoo import load_entry_weights
+            from gosvae.zoo import build_entry_model
 
-            model = VQVAE.from_config(self.entry.arch_config)
-            model.load_state_dict(load_entry_weights(self.entry))
-            self._model = model.eval()
+            self._model = build_entry_model(self.entry, VQVAE)
         return self._model
 
     @property

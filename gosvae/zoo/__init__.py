@@ -181,6 +181,14 @@ def load_entry_weights(entry: ZooEntry) -> dict[str, torch.Tensor]:
     return {k: v.float() if v.dtype == torch.float16 else v for k, v in state.items()}
 
 
+def build_entry_model(entry: ZooEntry, builder: Any) -> torch.nn.Module:
+    """The model of a codec or teacher entry in eval mode: ``builder.from_config(arch_config)`` with
+    the entry's checked weights (:func:`load_entry_weights`) loaded."""
+    model = builder.from_config(entry.arch_config)
+    model.load_state_dict(load_entry_weights(entry))
+    return model.eval()
+
+
 def load_zoo_weights(name: str) -> tuple[ZooEntry, dict[str, torch.Tensor]]:
     """The entry and its state dict (safetensors: loading never executes code), checked as in
     :func:`load_entry_weights`.

@@ -88,10 +88,29 @@ class Uncoded(ChannelCode):
         return DecodeResult((llr > 0).to(torch.float32))
 
 
+class _SionnaCode(ChannelCode):
+    """A code with its own ``link.<settings_field>`` section, decoded in chunks of at most
+    ``link.max_codewords_per_call`` codewords (LDPC and polar)."""
+
+    settings_field: str = ""
+
+    @classmethod
+    def from_config(cls, config: LinkConfig, *, device: str) -> "ChannelCode":
+        return cls(
+            rate=config.code_rate,
+            bits_per_symbol=config.bits_per_symbol,
+            max_block_size=config.max_block_size,
+            settings=getattr(config, cls.settings_field),
+            max_codewords_per_call=config.max_codewords_per_call,
+            device=device,
+        )
+
+
 @register_code("ldpc")
-class LDPC5GCode(ChannelCode):
+class LDPC5GCode(_SionnaCode):
     """5G NR LDPC code with rate matching (Sionna), fast or Sionna decoder, early exit optional."""
 
+    settings_field = "ldpc"
     rate_limits = (0.2, 0.925)
     min_block_size = 12  # Sionna's 5G LDPC needs k >= 12
 
@@ -110,17 +129,6 @@ class LDPC5GCode(ChannelCode):
         self.max_codewords_per_call = max_codewords_per_call
         self._coders: dict[tuple[int, int], tuple[LDPC5GEncoder, _LdpcDecoder, LDPC5GCodewordCheck | None]] = {}
         self._fast_encoders: dict[tuple[int, int], FastLDPC5GEncoder | None] = {}
-
-    @classmethod
-    def from_config(cls, config: LinkConfig, *, device: str) -> "LDPC5GCode":
-        return cls(
-            rate=config.code_rate,
-            bits_per_symbol=config.bits_per_symbol,
-            max_block_size=config.max_block_size,
-            settings=config.ldpc,
-            max_codewords_per_call=config.max_codewords_per_call,
-            device=device,
-        )
 
     @classmethod
     def largest_block(cls, rate: float) -> int | None:
@@ -200,9 +208,10 @@ class LDPC5GCode(ChannelCode):
 
 
 @register_code("polar")
-class Polar5GCode(ChannelCode):
+class Polar5GCode(_SionnaCode):
     """5G NR polar code, uplink variant (Sionna), with SC, SCL or BP decoding."""
 
+    settings_field = "polar"
     rate_limits = (0.05, 0.9)
     min_block_size = 20  # k >= 20 for the CRC11 variant; shorter blocks use an unimplemented one
 
@@ -220,17 +229,6 @@ class Polar5GCode(ChannelCode):
         self.settings = settings
         self.max_codewords_per_call = max_codewords_per_call
         self._coders: dict[tuple[int, int], tuple[Polar5GEncoder, Polar5GDecoder]] = {}
-
-    @classmethod
-    def from_config(cls, config: LinkConfig, *, device: str) -> "Polar5GCode":
-        return cls(
-            rate=config.code_rate,
-            bits_per_symbol=config.bits_per_symbol,
-            max_block_size=config.max_block_size,
-            settings=config.polar,
-            max_codewords_per_call=config.max_codewords_per_call,
-            device=device,
-        )
 
     @classmethod
     def largest_block(cls, rate: float) -> int | None:
