@@ -67,7 +67,8 @@ class MaterializedData:
         labels = torch.cat([p[1] for p in parts])
         if cache_file is not None:
             Path(cache_file).parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(str(cache_file) + ".tmp.npz")
+            # one temporary name per process: runs started side by side render the same split at once
+            tmp = Path(f"{cache_file}.{os.getpid()}.tmp.npz")
             np.savez(tmp, images=images.numpy(), labels=labels.numpy())
             tmp.replace(cache_file)
         return cls(images, labels)
