@@ -15,6 +15,7 @@ Example
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,10 +68,12 @@ class MaterializedData:
         labels = torch.cat([p[1] for p in parts])
         if cache_file is not None:
             Path(cache_file).parent.mkdir(parents=True, exist_ok=True)
-            # one temporary name per process: runs started side by side render the same split at once
-            tmp = Path(f"{cache_file}.{os.getpid()}.tmp.npz")
-            np.savez(tmp, images=images.numpy(), labels=labels.numpy())
-            tmp.replace(cache_file)
+            # a temporary file of its own per call: runs started side by side render the same split
+            # at once, and each must rename a complete file of its own
+            handle, name = tempfile.mkstemp(dir=Path(cache_file).parent, prefix=Path(cache_file).name, suffix=".tmp.npz")
+            with os.fdopen(handle, "wb") as stream:
+                np.savez(stream, images=images.numpy(), labels=labels.numpy())
+            Path(name).replace(cache_file)
         return cls(images, labels)
 
     def to(self, device: torch.device | str) -> "MaterializedData":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -108,6 +109,41 @@ def test_rendering_the_training_data_leaves_the_global_rng_alone(tmp_path):
     cached = MaterializedData.from_dataset(dataset, cache_file=tmp_path / "c.npz", num_workers=1)
     assert torch.equal(torch.rand(4), expected)
     assert torch.equal(rendered.images, cached.images) and torch.equal(rendered.labels, cached.labels)
+
+
+def test_runs_rendering_one_cache_at_once_each_write_a_complete_file(tmp_path, monkeypatch):
+    """Runs started side by side render the same split together: no rename may fail or tear."""
+    import threading
+
+    from gosvae.datasets import build_dataset
+
+    dataset = build_dataset(name="synthetic-urban", split="train", num_images=2, size=(16, 32), seed=0)
+    cache = tmp_path / "c.npz"
+    real_savez, started = np.savez, threading.Barrier(3)
+
+    def savez_together(*args, **kwargs):  # every writer is mid-write when the first renames
+        started.wait(timeout=30)
+        real_savez(*args, **kwargs)
+
+    monkeypatch.setattr(np, "savez", savez_together)
+    results, errors = [], []
+
+    def render():
+        try:
+            results.append(MaterializedData.from_dataset(dataset, cache_file=cache, num_workers=0))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=render) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == [] and len(results) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz"]  # no temporary file left behind
+    with np.load(cache) as z:
+        assert np.array_equal(z["images"], results[0].images.numpy())
+        assert np.array_equal(z["labels"], results[0].labels.numpy())
 
 
 def test_tiny_teacher_training_lowers_loss_resumes_exactly_and_exports(tmp_path, monkeypatch):
