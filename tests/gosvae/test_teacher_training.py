@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import numpy as np
@@ -119,13 +120,13 @@ def test_runs_rendering_one_cache_at_once_each_write_a_complete_file(tmp_path, m
 
     dataset = build_dataset(name="synthetic-urban", split="train", num_images=2, size=(16, 32), seed=0)
     cache = tmp_path / "c.npz"
-    real_savez, started = np.savez, threading.Barrier(3)
+    real_replace, written = Path.replace, threading.Barrier(3)
 
-    def savez_together(*args, **kwargs):  # every writer is mid-write when the first renames
-        started.wait(timeout=30)
-        real_savez(*args, **kwargs)
+    def replace_together(self, target):  # every writer has written before the first renames
+        written.wait(timeout=30)
+        return real_replace(self, target)
 
-    monkeypatch.setattr(np, "savez", savez_together)
+    monkeypatch.setattr(Path, "replace", replace_together)
     results, errors = [], []
 
     def render():
