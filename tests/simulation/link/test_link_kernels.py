@@ -9,7 +9,8 @@ from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
 from sionna.phy.mapping import Demapper
 
 from simulation.link.crc import PacketCRC
-from simulation.link.modem import _NEGLIGIBLE, Modem, SeparableQamDemapper, _exp_nonpositive
+from simulation.link.modem import Modem
+from simulation.link.qam_demapper import _NEGLIGIBLE, SeparableQamDemapper, _demap, _demap16, _exp_nonpositive
 
 
 @pytest.mark.parametrize("name", ["CRC24A", "CRC24B", "CRC24C", "CRC16", "CRC11", "CRC6"])
@@ -90,6 +91,26 @@ def test_separable_demapper_matches_sionna_across_snr_and_fading(modulation, met
     # a noise variance of exactly zero, and the separable call on a (1, N) broadcast variance
     assert torch.isfinite(modem.demap(symbols, torch.zeros(symbols.shape))).all()
     assert torch.equal(modem.demap(x_eq, torch.full((1, 1), 0.1)), modem.demap(x_eq, torch.full(x_eq.shape, 0.1)))
+
+
+@pytest.mark.parametrize("method", ["app", "maxlog"])
+def test_16qam_register_kernel_equals_the_general_kernel_bit_for_bit(method):
+    """The 16-QAM loop hard-codes the bit groups of the labels; the general loop reads them from the
+    constellation. Same LLRs, bit for bit, from deep noise to none (and a variance of zero)."""
+    from sionna.phy.mapping import Constellation
+
+    demapper = SeparableQamDemapper(Constellation("qam", 4), method=method)
+    rng = np.random.default_rng(11)
+    count = 20_000
+    y = (rng.normal(size=count) + 1j * rng.normal(size=count)).astype(np.complex64) * np.float32(0.8)
+    no = (10.0 ** rng.uniform(-6, 1.5, count)).astype(np.float32)
+    no[:10] = 0.0
+    floor = float(np.finfo(np.float32).tiny)
+    general, registers = np.empty((count, 4), np.float32), np.empty((count, 4), np.float32)
+    _demap(y, no, demapper._levels, demapper._ones, demapper._zeros, demapper.maxlog, floor, general)
+    _demap16(y, no, demapper._levels, demapper.maxlog, floor, registers)
+    assert np.array_equal(general, registers)
+    assert torch.equal(demapper(torch.as_tensor(y), torch.as_tensor(no)), torch.as_tensor(general.reshape(-1)))
 
 
 @pytest.mark.parametrize("modulation", ["bpsk", "qpsk", "16qam", "64qam", "256qam", "1024qam"])
