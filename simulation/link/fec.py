@@ -46,6 +46,7 @@ from sionna.phy.fec.polar import Polar5GDecoder, Polar5GEncoder
 from simulation.link.codes import ChannelCode, DecodeResult, build_code, register_code
 from simulation.link.config import LdpcSettings, LinkConfig, PolarSettings
 from simulation.link.ldpc_early_exit import EarlyExitUnsupported, LDPC5GCodewordCheck
+from simulation.link.ldpc_encoder_cache import CachedLDPC5GEncoder
 from simulation.link.ldpc_fast import FastLDPC5GDecoder, FastLDPC5GEncoder
 
 __all__ = ["ChannelCode", "DecodeResult", "LDPC5GCode", "Polar5GCode", "Uncoded", "build_code"]
@@ -178,7 +179,8 @@ class LDPC5GCode(_SionnaCode):
             bits_per_symbol = self.bits_per_symbol if self.settings.bit_interleaver else None
             with warnings.catch_warnings():  # rates just above 948/1024 are legal after rounding
                 warnings.filterwarnings("ignore", message="Effective coderate", category=UserWarning)
-                encoder = LDPC5GEncoder(k, n, num_bits_per_symbol=bits_per_symbol, device=self.device)
+                # Sionna's encoder with its graph construction cached per lifting (a new k per packet)
+                encoder = CachedLDPC5GEncoder(k, n, num_bits_per_symbol=bits_per_symbol, device=self.device)
             decoder: _LdpcDecoder
             if self.settings.decoder == "fast":
                 decoder = FastLDPC5GDecoder(encoder, iterations=self.settings.iterations)

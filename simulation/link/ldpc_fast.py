@@ -46,6 +46,7 @@ Example
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numba
@@ -53,6 +54,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sionna.phy.fec.ldpc import LDPC5GEncoder
+
+from simulation.link.ldpc_encoder_cache import is_shared_pcm
 
 __all__ = ["FastLDPC5GDecoder", "FastLDPC5GEncoder", "QuasiCyclicGraph", "rate_matched_positions"]
 
@@ -243,11 +246,22 @@ class QuasiCyclicGraph:
     @classmethod
     def from_encoder(cls, encoder: LDPC5GEncoder, positions: np.ndarray) -> "QuasiCyclicGraph":
         """Read the blocks off ``encoder.pcm`` and prune trailing base-graph rows and columns whose
-        parity bits are all punctured and of degree one (Sionna's ``prune_pcm``, in whole blocks)."""
+        parity bits are all punctured and of degree one (Sionna's ``prune_pcm``, in whole blocks).
+
+        The decoder and the encoder of one Sionna encoder ask for the same graph: it is built once
+        per encoder (and ``positions``), and the int8 copy of a ``pcm`` shared by several encoders
+        (:mod:`~simulation.link.ldpc_encoder_cache`) once per ``pcm``."""
+        known = _GRAPHS.get(encoder)
+        if known is not None and np.array_equal(known[0], positions):
+            return known[1]
+        graph = cls._build(encoder, positions)
+        _GRAPHS[encoder] = (positions.copy(), graph)
+        return graph
+
+    @classmethod
+    def _build(cls, encoder: LDPC5GEncoder, positions: np.ndarray) -> "QuasiCyclicGraph":
         z, k_ldpc, n_ldpc = encoder.z, encoder.k_ldpc, encoder.n_ldpc
-        pcm = sp.csr_matrix(encoder.pcm, dtype=np.int8)
-        pcm.sort_indices()
-        degree = np.asarray(pcm.sum(axis=0)).ravel()
+        pcm, degree = _int8_pcm(encoder.pcm)
         sent = np.zeros(n_ldpc, dtype=bool)
         sent[positions] = True
         free_bits = (degree == 1) & ~sent
@@ -284,6 +298,26 @@ class QuasiCyclicGraph:
         cols = (self.columns[:, None] * self.z + (i + self.shifts[:, None]) % self.z).ravel()
         shape = ((self.layer_start.size - 1) * self.z, self.num_columns)
         return sp.csr_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=shape)
+
+
+#: Graphs already read off an encoder (dropped with the encoder).
+_GRAPHS: "weakref.WeakKeyDictionary[LDPC5GEncoder, tuple[np.ndarray, QuasiCyclicGraph]]" = weakref.WeakKeyDictionary()
+#: id of a parity-check matrix -> (that matrix, its sorted int8 copy, its column degrees).
+_INT8_PCMS: dict[int, tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]] = {}
+
+
+def _int8_pcm(pcm: sp.spmatrix) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``pcm`` as a sorted int8 CSR matrix and its column degrees, computed once per matrix object
+    (the few shared ones of the encoder cache are kept; others are not remembered)."""
+    cached = _INT8_PCMS.get(id(pcm))
+    if cached is not None and cached[0] is pcm:
+        return cached[1], cached[2]
+    copy = sp.csr_matrix(pcm, dtype=np.int8)
+    copy.sort_indices()
+    degree = np.asarray(copy.sum(axis=0)).ravel()
+    if is_shared_pcm(pcm):
+        _INT8_PCMS[id(pcm)] = (pcm, copy, degree)
+    return copy, degree
 
 
 # Known-zero filler bits get this posterior: larger than any other (messages are clipped to
