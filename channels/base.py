@@ -5,9 +5,8 @@ transmitted complex symbols ``x`` of shape ``(B, N)``, a noise variance ``no`` p
 and a :class:`torch.Generator`, and returns a :class:`ChannelOutput` holding
 
 - ``y`` (B, N), complex, same dtype and device as ``x``: the received symbols,
-- ``h`` (B, N), complex: the per-symbol complex gain that a receiver with perfect channel-state
-  information knows (``y = h * x + noise`` for flat models; for frequency-selective models, the
-  per-symbol gain after the model's own OFDM processing),
+- ``h`` (B, N), complex: the true per-symbol complex gain, ``y = h * x + noise`` (what a receiver
+  with perfect channel-state information knows),
 - ``no``, real, broadcastable to ``y``: the noise variance per complex symbol actually added.
 
 Rules every model follows (the tests in ``tests/channels`` check them for the built-in models):
@@ -19,6 +18,14 @@ Rules every model follows (the tests in ``tests/channels`` check them for the bu
 - every random number comes from the ``generator`` argument (never from the global torch RNG or
   Sionna's global RNG), so a run is reproducible from one seed and independent of other code;
 - outputs follow the device and dtype of ``x`` (complex64 or complex128).
+
+Models only propagate; channel estimation and equalisation are the receiver's, in the link. An
+OFDM model declares its Sionna ``ResourceGrid`` through :meth:`ChannelModel.resource_grid`
+(``None``, the default, for a model without one). Given a grid, the link frames its data symbols
+on slots of it (pilots, guards, DC, Sionna's ``ResourceGridMapper``) and passes the model the REs
+of whole slots, flattened slot by slot, OFDM symbol by OFDM symbol; ``y`` and ``h`` are then per
+RE, and the link's receiver (perfect CSI or LS estimation on the pilots) takes the data REs back
+out. A model with a grid follows the same rules RE by RE.
 
 Each model declares its parameters as a pydantic model in the class attribute ``Params``; the
 constructor takes those parameters as keywords and validates them, so a scenario can check a
@@ -37,7 +44,7 @@ Example
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -45,6 +52,9 @@ from torch import nn
 
 from gosvae_core.errors import ConfigError
 from gosvae_core.messages import config_error
+
+if TYPE_CHECKING:  # Sionna is imported by the OFDM models only
+    from sionna.phy.ofdm import ResourceGrid
 
 __all__ = [
     "ChannelModel",
@@ -119,6 +129,15 @@ class ChannelModel(nn.Module):
 
     def forward(self, x: torch.Tensor, *, no: float | torch.Tensor, generator: torch.Generator) -> ChannelOutput:
         raise NotImplementedError
+
+    def resource_grid(self, *, device: torch.device | str, dtype: torch.dtype) -> "ResourceGrid | None":
+        """The Sionna ``ResourceGrid`` of one slot, for an OFDM model; ``None`` (the default) otherwise.
+
+        With a grid, ``x`` holds the REs of whole slots (see the module docstring), and the link
+        frames, estimates and equalises. The grid's tensors live on ``device`` in the precision of
+        the complex ``dtype``.
+        """
+        return None
 
     def extra_repr(self) -> str:
         return ", ".join(f"{key}={value!r}" for key, value in self.params.model_dump().items())

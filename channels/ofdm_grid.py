@@ -9,14 +9,17 @@
 - :func:`build_resource_grid`: a Sionna ``ResourceGrid`` whose Kronecker pilots are a fixed
   QPSK sequence. (Sionna's ``KroneckerPilotPattern`` draws its pilots from the global RNG when it
   is built; pilots are known to both ends, so a fixed sequence changes nothing else.)
-- :class:`OFDMBlocks`: the grid, mapper, channel generator and LS receiver built for one device
-  and precision, with the few array operations the models need.
+- :class:`OFDMBlocks`: the grid and the channel generator built for one device and precision.
+
+The transmitter's framing (:class:`simulation.link.ofdm.OFDMFramer`) and the receiver
+(:mod:`simulation.link.estimation`) are the link's; they take the grid from
+:meth:`channels.ofdm.OFDMChannelModel.resource_grid`.
 
 Example
 -------
 >>> blocks = OFDMBlocks(OFDMParams(model="C"), family="tdl", device="cpu", precision="single")
 >>> h = blocks.frequency_response(4, generator=torch.Generator().manual_seed(0))
->>> h.shape                                   # (frames, num_ofdm_symbols, fft_size)
+>>> h.shape                                   # (slots, num_ofdm_symbols, fft_size)
 torch.Size([4, 14, 128])
 """
 
@@ -31,17 +34,9 @@ import torch
 from sionna.phy.channel import GenerateOFDMChannel
 from sionna.phy.channel.tr38901 import CDL, TDL, Antenna
 from sionna.phy.channel.tr38901.channel_coefficients import ChannelCoefficientsGenerator
-from sionna.phy.mimo import StreamManagement
-from sionna.phy.ofdm import (
-    LMMSEEqualizer,
-    LSChannelEstimator,
-    PilotPattern,
-    ResourceGrid,
-    ResourceGridMapper,
-    ZFEqualizer,
-)
+from sionna.phy.ofdm import PilotPattern, ResourceGrid
 
-from channels.ofdm_params import INTERPOLATIONS, OFDMParams
+from channels.ofdm_params import OFDMParams
 
 __all__ = ["CallGenerator", "OFDMBlocks", "SeededCDL", "SeededTDL", "build_resource_grid"]
 
@@ -186,55 +181,14 @@ class OFDMBlocks:
 
     def __init__(self, params: OFDMParams, *, family: Literal["tdl", "cdl"], device: str, precision: str) -> None:
         self.source = CallGenerator()
+        #: The Sionna ``ResourceGrid`` (pilots included) that the link frames the symbols on.
         self.grid = build_resource_grid(params, precision=precision, device=device)
-        self.mapper = ResourceGridMapper(self.grid, precision=precision, device=device)
-        types = self.grid.build_type_grid()[0, 0].reshape(-1)
-        #: (num_data_symbols,) positions of the data REs in a flattened (symbols x fft_size) grid,
-        #: in the order ResourceGridMapper fills them.
-        self.data_index = torch.nonzero(types == 0).reshape(-1).to(device)
-        self.num_data_symbols = int(self.data_index.numel())
         self.grid_shape = (params.num_ofdm_symbols, params.fft_size)
         #: The seeded Sionna TDL or CDL model (its ``mean_powers``, ``delays``, ... are Sionna's).
         self.cir_model = build_cir_model(params, family=family, source=self.source, precision=precision, device=device)
         self._generate = GenerateOFDMChannel(
             self.cir_model, self.grid, normalize_channel=False, precision=precision, device=device
         )
-        self.estimator: LSChannelEstimator | None = None
-        self.equalizer: LMMSEEqualizer | ZFEqualizer | None = None
-        self.error_gain: torch.Tensor | None = None
-        if params.channel_estimation == "ls":
-            self.estimator = LSChannelEstimator(
-                self.grid, interpolation_type=INTERPOLATIONS[params.interpolation], precision=precision, device=device
-            )
-            equalizer_cls = LMMSEEqualizer if params.equalizer == "lmmse" else ZFEqualizer
-            streams = StreamManagement(np.ones((1, 1), dtype=int), 1)
-            self.equalizer = equalizer_cls(self.grid, streams, precision=precision, device=device)
-            self.error_gain = self._interpolation_error_gain(types)
-
-    def _interpolation_error_gain(self, types: torch.Tensor) -> torch.Tensor:
-        """(num_ofdm_symbols, num_effective_subcarriers): LS estimation error variance per RE / ``no``.
-
-        The estimate at an RE is a weighted sum ``sum_k w_k h_k`` of the LS estimates at the
-        pilots, whose errors are independent with variance ``no`` (unit-modulus pilots), so its
-        error variance is ``no * sum_k |w_k|^2``. Sionna's interpolators pass the error variances
-        through the same weights (``no * sum_k w_k``), which overstates it between pilots and with
-        time averaging, and understates it where linear interpolation extrapolates.
-
-        The weights come from interpolating probes: LS estimates of 1 on one pilot OFDM symbol and
-        0 elsewhere. One probe per pilot symbol suffices because every effective subcarrier of a
-        pilot symbol is a pilot, so the interpolation never mixes subcarriers.
-        """
-        pilot_index = torch.nonzero(types == 1).reshape(-1).to(self.data_index.device)
-        pilots = self.grid.pilot_pattern.pilots.reshape(-1)
-        symbol_of_pilot = pilot_index // self.grid_shape[1]
-        symbols = torch.unique(symbol_of_pilot)
-        probes = pilots.new_zeros(len(symbols), self.grid_shape[0] * self.grid_shape[1])
-        for row, symbol in enumerate(symbols):
-            on = symbol_of_pilot == symbol
-            probes[row, pilot_index[on]] = pilots[on]
-        no = torch.ones((), dtype=pilots.real.dtype, device=probes.device)
-        weights, _ = self.estimator(probes.reshape(len(symbols), 1, 1, *self.grid_shape), no)
-        return weights[:, 0, 0, 0, 0].abs().square().sum(dim=0)
 
     def frequency_response(self, num_frames: int, *, generator: torch.Generator) -> torch.Tensor:
         """(num_frames, num_ofdm_symbols, fft_size) complex: independent channel draws, one per slot.
@@ -244,38 +198,3 @@ class OFDMBlocks:
         with self.source.lend(generator):
             h = self._generate(num_frames)
         return h[:, 0, 0, 0, 0]
-
-    def map(self, data: torch.Tensor) -> torch.Tensor:
-        """(F, num_data_symbols) data symbols -> (F, num_ofdm_symbols, fft_size) grids with pilots."""
-        return self.mapper(data[:, None, None, :])[:, 0, 0]
-
-    def data_of(self, grid: torch.Tensor) -> torch.Tensor:
-        """(F, num_ofdm_symbols, fft_size) -> (F, num_data_symbols): the data REs, mapping order."""
-        return grid.reshape(grid.shape[0], -1)[:, self.data_index]
-
-    def place(self, data: torch.Tensor) -> torch.Tensor:
-        """(F, num_data_symbols) -> (F, num_ofdm_symbols, fft_size), zeros outside the data REs."""
-        out = data.new_zeros(data.shape[0], self.grid_shape[0] * self.grid_shape[1])
-        out[:, self.data_index] = data
-        return out.reshape(data.shape[0], *self.grid_shape)
-
-    def estimate_and_equalize(self, y: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """LS estimation on the pilots, interpolation, then Sionna OFDM equalisation.
-
-        The equaliser is given the exact error variance of the interpolated LS estimates,
-        ``no * error_gain`` (see :meth:`_interpolation_error_gain`), not Sionna's ``err_var``.
-
-        Input: ``y`` (F, num_ofdm_symbols, fft_size) received grids; ``no`` real, () or (F,).
-        Output: ``x_hat`` (F, num_data_symbols) complex and ``no_eff`` (F, num_data_symbols) real.
-        """
-        if self.estimator is None or self.equalizer is None:
-            raise RuntimeError("these blocks were built for perfect CSI")
-        # Sionna's LMMSE equaliser whitens with no^(-1/2): no = 0 would give NaN. A floor of eps^4
-        # (2e-28 in float32) changes nothing measurable and keeps the whitened channel finite.
-        no = no.clamp_min(torch.finfo(no.dtype).eps ** 4)
-        y = y[:, None, None]
-        h_hat, _ = self.estimator(y, no)
-        err_var = (no.reshape(-1, 1, 1, 1, 1, 1, 1) if no.dim() else no) * self.error_gain
-        x_hat, no_eff = self.equalizer(y, h_hat, err_var, no)
-        # LMMSE computes no_eff = 1/d - 1, which float32 cancellation can push a few 1e-7 below 0.
-        return x_hat[:, 0, 0], no_eff[:, 0, 0].clamp_min(0.0)

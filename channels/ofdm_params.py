@@ -5,34 +5,39 @@ Every field has a default, so ``build_channel("tdl")`` works; a scenario sets wh
     channel:
       model: tdl
       params: {model: C, delay_spread_ns: 100, speed_kmh: 30, carrier_frequency_hz: 3.5e9,
-               subcarrier_spacing_hz: 30e3, fft_size: 128, channel_estimation: ls}
+               subcarrier_spacing_hz: 30e3, fft_size: 128}
 
-Options that only mean something in one receiver mode (``interpolation`` and ``equalizer`` with
-``channel_estimation: ls``, ``pilot_ofdm_symbol_indices`` with ``pilot_pattern: kronecker``) are
-rejected in the other mode, and left unset they resolve to their default of the active mode, so
-``model_dump()`` always shows what runs.
+The parameters describe the propagation and the air interface (the resource grid and its pilots);
+the receiver (channel estimation, interpolation, equaliser) is the link's: ``link.receiver`` in a
+scenario (:class:`simulation.link.config.ReceiverSettings`). The receiver fields that used to live
+here (``channel_estimation``, ``interpolation``, ``equalizer``) are rejected with a message naming
+their new place; scenario files that still write them are moved there by the scenario loader, with
+a deprecation warning.
+
+``pilot_ofdm_symbol_indices`` only means something with ``pilot_pattern: kronecker``; left unset
+it resolves to its default of the active pattern, so ``model_dump()`` always shows what runs.
 
 Example
 -------
->>> OFDMParams(model="C", speed_kmh=[3, 30], channel_estimation="ls").equalizer
-'lmmse'
->>> OFDMParams(channel_estimation="perfect", equalizer="zf")          # doctest: +SKIP
-ValidationError: equalizer: only used with channel_estimation 'ls' (with perfect CSI the link equalises)
+>>> OFDMParams(model="C", speed_kmh=[3, 30]).pilot_ofdm_symbol_indices
+(2, 11)
+>>> OFDMParams(channel_estimation="ls")          # doctest: +SKIP
+ValidationError: channel_estimation: is a receiver setting now: write link.receiver.channel_estimation
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-__all__ = ["OFDMParams"]
+__all__ = ["MOVED_TO_RECEIVER", "OFDMParams"]
 
 #: NR numerologies: 15 kHz x 2^mu.
 SUBCARRIER_SPACINGS_HZ = tuple(15e3 * 2**mu for mu in range(7))
 
-#: User-facing interpolation names -> Sionna ``LSChannelEstimator(interpolation_type=...)``.
-INTERPOLATIONS = {"nearest": "nn", "linear": "lin", "linear_time_average": "lin_time_avg"}
+#: Former parameters of these models that are receiver settings now (``link.receiver.<name>``).
+MOVED_TO_RECEIVER = ("channel_estimation", "interpolation", "equalizer")
 
 
 class OFDMParams(BaseModel):
@@ -65,17 +70,10 @@ class OFDMParams(BaseModel):
     dc_null : bool
         Leave the DC subcarrier empty.
     pilot_pattern : "kronecker" | "none"
-        Pilot OFDM symbols spanning all effective subcarriers, or no pilots (perfect CSI only).
+        Pilot OFDM symbols spanning all effective subcarriers, or no pilots (then the receiver
+        needs perfect CSI).
     pilot_ofdm_symbol_indices : list[int]
         Indices of the pilot OFDM symbols in a slot (kronecker only; default [2, 11]).
-    channel_estimation : "perfect" | "ls"
-        Perfect CSI (the link equalises with the true response) or least-squares estimation on
-        the pilots with interpolation, followed by equalisation inside the model.
-    interpolation : "nearest" | "linear" | "linear_time_average"
-        Interpolation of the LS estimates (ls only; default "linear").
-    equalizer : "lmmse" | "zf"
-        Sionna OFDM equaliser (ls only; default "lmmse"). For one antenna both give the same
-        symbols and noise variances (see :mod:`channels.ofdm`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -92,9 +90,15 @@ class OFDMParams(BaseModel):
     dc_null: bool = False
     pilot_pattern: Literal["kronecker", "none"] = "kronecker"
     pilot_ofdm_symbol_indices: tuple[int, ...] | None = Field(None, validate_default=True)
-    channel_estimation: Literal["perfect", "ls"] = "perfect"
-    interpolation: Literal["nearest", "linear", "linear_time_average"] | None = Field(None, validate_default=True)
-    equalizer: Literal["lmmse", "zf"] | None = Field(None, validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _receiver_fields_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in MOVED_TO_RECEIVER:
+                if name in data:
+                    raise ValueError(f"{name}: is a receiver setting now: write link.receiver.{name}")
+        return data
 
     @field_validator("speed_kmh")
     @classmethod
@@ -146,23 +150,6 @@ class OFDMParams(BaseModel):
         if num_symbols is not None and len(value) >= num_symbols:
             raise ValueError("must leave at least one OFDM symbol of the slot for data")
         return tuple(sorted(value))
-
-    @field_validator("channel_estimation")
-    @classmethod
-    def _estimation_needs_pilots(cls, value: str, info: ValidationInfo) -> str:
-        if value == "ls" and info.data.get("pilot_pattern") == "none":
-            raise ValueError("'ls' needs pilots: set pilot_pattern 'kronecker'")
-        return value
-
-    @field_validator("interpolation", "equalizer")
-    @classmethod
-    def _only_with_ls(cls, value: str | None, info: ValidationInfo) -> str | None:
-        estimation = info.data.get("channel_estimation")
-        if estimation == "ls":
-            return value if value is not None else {"interpolation": "linear", "equalizer": "lmmse"}[info.field_name]
-        if value is not None and estimation is not None:
-            raise ValueError("only used with channel_estimation 'ls' (with perfect CSI the link equalises)")
-        return value
 
     @property
     def speed_range_mps(self) -> tuple[float, float]:

@@ -44,7 +44,8 @@ import argparse
 import os
 import platform
 import sys
-from typing import TYPE_CHECKING, Sequence
+import warnings
+from typing import TYPE_CHECKING, Callable, Sequence, TextIO
 
 from gosvae.cli_common import run_cli
 from gosvae.errors import UserError
@@ -197,6 +198,27 @@ def _main(argv: Sequence[str] | None) -> int:
         from simulation.ray_executor import import_ray
 
         import_ray(loopback=args.address is None and not os.environ.get("RAY_ADDRESS"))
+    with warnings.catch_warnings():
+        # Deprecated scenario spellings (simulation.scenario.move_receiver_params): one line each.
+        warnings.filterwarnings("default", category=DeprecationWarning, module=r"simulation\.scenario")
+        warnings.showwarning = _scenario_deprecations_on_one_line(warnings.showwarning)
+        return _run_session(args, argv)
+
+
+def _scenario_deprecations_on_one_line(show: Callable[..., None]) -> Callable[..., None]:
+    """``warnings.showwarning`` that prints the scenario's deprecation warnings as one line."""
+
+    def showwarning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                    file: TextIO | None = None, line: str | None = None) -> None:
+        if issubclass(category, DeprecationWarning) and filename.endswith("scenario.py"):
+            print(f"warning: {message}", file=sys.stderr, flush=True)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return showwarning
+
+
+def _run_session(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     from simulation.session import run_session
 
     return run_session(

@@ -75,6 +75,9 @@ METRIC_COLUMNS = [
     "mse", "psnr_db", "concealed_fraction", "decode_failure_rate", "miou_gt_clean", "miou_teacher_clean", "psnr_db_clean", "point_seed",
     "label_space",
 ]
+#: ``channel_uses_per_image``: REs sent per image, data symbols plus, over an OFDM channel, the pilot
+#: REs of their slots (``LinkStats.channel_uses + LinkStats.pilot_uses``); guard and DC carriers
+#: and the zero padding of the last slot are not counted.
 #: ``label_space``: the classes mIoU and pixel accuracy were computed in, and how the teacher's
 #: classes were brought there, e.g. ``camvid-11 (cityscapes-19 → camvid-11, cityscapes-19_to_camvid-11)``.
 TIME_COLUMNS = ["link_seconds", "decode_seconds", "wall_seconds"]
@@ -99,7 +102,8 @@ def snr_definition_text(definition: str) -> str:
         return ("snr_db is Es/N0 in dB: average symbol energy (1, unit-energy constellations) over N0, "
                 "the noise variance per complex symbol; channel gains have E|h|^2 = 1")
     return ("snr_db is Eb/N0 in dB: energy per payload bit (CRC, padding, code redundancy and modulation "
-            "padding counted as overhead) over N0, the noise variance per complex symbol")
+            "padding counted as overhead; over OFDM channels the pilot REs and the cyclic prefix too, as in "
+            "Sionna's ebnodb2no with a resource grid) over N0, the noise variance per complex symbol")
 
 
 def package_versions() -> dict[str, str]:

@@ -314,7 +314,7 @@ class Runner:
             "payload_bytes": prepared.payload_bytes,
             "bpp": prepared.payload_bytes * 8.0 / (height * width),
             "packets_per_image": prepared.packets_per_image,
-            "channel_uses_per_image": stats.channel_uses / n,
+            "channel_uses_per_image": (stats.channel_uses + stats.pilot_uses) / n,  # data and pilot REs
             "raw_ber": stats.raw_ber,
             "ber": stats.ber,
             "packet_loss_rate": stats.packet_loss_rate,

@@ -48,7 +48,7 @@ __all__ = [
     "ALLOW_LARGE_OPTION", "MAX_IMAGE_PIXELS", "MAX_IMAGE_SIDE", "MAX_NUM_IMAGES", "MAX_POINTS", "MAX_POINT_IMAGES",
     "build_entry_codec", "check_channel", "check_dataset_root", "check_dataset_split", "check_label_spaces",
     "check_labels", "check_models", "check_rates", "check_sweep", "check_teacher_folder", "check_workload",
-    "checked_num_images", "count_points",
+    "checked_num_images", "count_points", "receiver_problem",
 ]
 
 #: Most images a scenario may name (``dataset.num_images``, ``--num-images``).
@@ -231,6 +231,31 @@ def check_channel(scenario: "Scenario", *, source: str) -> None:
         cls.Params(**scenario.channel.params)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {first_problem(exc, model=cls.Params, where='channel.params')}") from None
+    problem = receiver_problem(scenario.link, scenario.channel.model, scenario.channel.params)
+    if problem is not None:
+        raise ConfigError(f"{source}: {problem}")
+
+
+def receiver_problem(link: LinkConfig, model: str, params: dict[str, Any]) -> str | None:
+    """Why ``link.receiver`` cannot work with channel ``model`` of (valid) ``params``, or None.
+
+    Channel estimation needs a channel with an OFDM resource grid with pilots; perfect CSI works
+    with every channel. The channel is built (milliseconds) only when estimation is asked for.
+    """
+    estimation = link.receiver.channel_estimation
+    if estimation == "perfect":
+        return None
+    import torch
+
+    from channels import build_channel
+
+    grid = build_channel(model, params).resource_grid(device="cpu", dtype=torch.complex64)
+    if grid is None:
+        return (f"link.receiver.channel_estimation: {estimation!r} needs a channel with an OFDM resource grid "
+                f"(tdl, cdl), not {model!r}; flat channels are equalised with their true gain")
+    if int(grid.num_pilot_symbols) == 0:
+        return f"link.receiver.channel_estimation: {estimation!r} needs pilots: set channel.params.pilot_pattern 'kronecker'"
+    return None
 
 
 def check_models(scenario: "Scenario", *, source: str) -> None:
@@ -337,7 +362,7 @@ def _check_overrides(scenario: "Scenario", overrides: dict[str, Any], *, source:
 
     problem = None
     try:
-        resolve_link(scenario.link, overrides)
+        link = resolve_link(scenario.link, overrides)
     except ValidationError as exc:
         problem = first_problem(exc, model=LinkConfig, where="link")
     if problem is None:
@@ -347,6 +372,8 @@ def _check_overrides(scenario: "Scenario", overrides: dict[str, Any], *, source:
             cls.Params(**params)
         except ValidationError as exc:
             problem = first_problem(exc, model=cls.Params, where="channel.params")
+        else:
+            problem = receiver_problem(link, model, params)
     if problem is None:
         return
     if single is not None:

@@ -23,8 +23,8 @@ measurement resolves that tolerance: ``z`` standard errors (from the spread of t
 rows being independent) at most the tolerance; otherwise the check fails asking for more rows or
 symbols. Structural checks run on a small (<= 8, <= 256) input.
 
-Models whose ``h`` is not the true gain (an estimate, or ones after the model's own equalisation,
-as the OFDM models with LS estimation) pass ``perfect_csi=False``: the true gain and the raw noise
+Models whose ``h`` is not the true gain (an estimate, or ones after the model's own equalisation;
+the built-in models all return the true gain, estimation being the link's) pass ``perfect_csi=False``: the true gain and the raw noise
 are then not observable, so ``unit_power``, the requested-SNR part of ``noise_calibration`` and
 the ``y = h x`` identity are skipped, and the returned ``no`` must still describe the residual
 ``y - h x`` (estimation error included), which is what the link's equaliser relies on.

@@ -1,4 +1,4 @@
-"""Settings of the link: CRC, channel code, interleaving, modulation, detection and SNR axis.
+"""Settings of the link: CRC, channel code, interleaving, modulation, receiver, detection and SNR axis.
 
 All fields have defaults; a scenario's ``link:`` section is validated with
 :meth:`LinkConfig.from_mapping`, which reports a bad field as a one-line
@@ -30,6 +30,19 @@ equalizer : "zf" | "mmse"
     Perfect-CSI equalisation. For the per-symbol scalar channels of the channel contract the
     unbiased LMMSE estimate equals zero forcing (``x = y / h``, ``no_eff = no / |h|^2``); "mmse"
     computes it with Sionna's ``lmmse_equalizer`` and gives the same LLRs up to rounding.
+receiver : ReceiverSettings
+    The receiver of an OFDM channel (one that declares a resource grid: ``tdl``, ``cdl``);
+    flat channels have no pilots and are always equalised with their true gain.
+    ``channel_estimation`` ("perfect"): "perfect" gives the receiver the true frequency response
+    at the data REs, then the link equalises with ``equalizer`` as for a flat channel; "ls"
+    estimates it by least squares on the pilots, interpolates (``interpolation``: "nearest",
+    "linear" (default), "linear_time_average") and equalises with Sionna's OFDM equaliser
+    (``equalizer``: "lmmse" (default) or "zf"; for one antenna both give the same symbols and
+    noise variances), with the exact error variance of the interpolated estimate
+    (:mod:`simulation.link.estimation`). ``interpolation`` and ``equalizer`` are only used, and
+    only accepted, with "ls". Scenario files that still give these three as channel parameters
+    (``channel.params.channel_estimation``, their place before) are read with a deprecation
+    warning.
 interleaver : "none" | "random"
     Bit interleaving inside each codeword (Sionna ``RandomInterleaver`` seeded with
     ``interleaver_seed``), applied to the encoder's output, so for LDPC after the code's own
@@ -42,7 +55,11 @@ snr_definition : "esno" | "ebno"
     unit-energy constellations. Eb/N0: energy per packet (payload) bit, ``no =
     ebnodb2no(snr_db, bits_per_symbol, coderate)`` with ``coderate = payload bits /
     (bits_per_symbol * channel uses)`` of the call, so CRC, block padding, code redundancy and
-    modulation padding all count as overhead.
+    modulation padding all count as overhead. Over an OFDM channel the energy of the pilot REs
+    and of the cyclic prefix counts too, as in Sionna's ``ebnodb2no(..., resource_grid=...)``:
+    ``no`` is multiplied by ``(data REs + pilot REs) / data REs * (1 + cyclic_prefix_length /
+    fft_size)`` (guard and DC carriers carry no energy and do not count); Es/N0 stays the energy
+    of one RE (data or pilot, both unit energy) over ``no``.
 ldpc : LdpcSettings
     ``decoder`` ("fast"): "fast" is the compiled CPU decoder of
     :mod:`~simulation.link.ldpc_fast` (layered normalized min-sum ``0.71 * min |x|``, stops
@@ -68,6 +85,8 @@ Example
 >>> config = LinkConfig(code="ldpc", rate=0.5, modulation="16qam", interleaver="random")
 >>> config.bits_per_symbol, config.code_rate
 (4, 0.5)
+>>> LinkConfig(receiver={"channel_estimation": "ls"}).receiver.equalizer      # OFDM receiver defaults
+'lmmse'
 """
 
 from __future__ import annotations
@@ -80,7 +99,7 @@ from channels.base import config_error_from_validation
 from gosvae_core.errors import UserError
 from simulation.link.codes import CODES, code_class
 
-__all__ = ["BUILT_IN_CODES", "LdpcSettings", "LinkConfig", "MODULATIONS", "PolarSettings"]
+__all__ = ["BUILT_IN_CODES", "INTERPOLATIONS", "LdpcSettings", "LinkConfig", "MODULATIONS", "PolarSettings", "ReceiverSettings"]
 
 #: modulation name -> (Sionna constellation type, bits per symbol)
 MODULATIONS: dict[str, tuple[str, int]] = {
@@ -121,6 +140,51 @@ class PolarSettings(BaseModel):
     iterations: int = Field(20, ge=1, le=1000)
 
 
+#: ``receiver.interpolation`` names -> Sionna ``LSChannelEstimator(interpolation_type=...)``.
+INTERPOLATIONS = {"nearest": "nn", "linear": "lin", "linear_time_average": "lin_time_avg"}
+
+
+class ReceiverSettings(BaseModel):
+    """OFDM receiver: channel estimation, interpolation, equaliser (see ``receiver`` in the module docstring).
+
+    ``interpolation`` and ``equalizer`` only mean something with ``channel_estimation: ls``: they
+    are rejected with "perfect", and left unset they resolve to their "ls" defaults, so
+    ``model_dump()`` always shows what runs; e.g. ``ReceiverSettings(channel_estimation="ls").equalizer``
+    is ``"lmmse"``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channel_estimation: Literal["perfect", "ls"] = Field(
+        "perfect",
+        description="perfect: the true frequency response at the data REs, then the link's `equalizer`; "
+        "ls: least squares on the pilots, interpolation and Sionna's OFDM equaliser (needs a channel with a "
+        "resource grid with pilots). Formerly channel.params.channel_estimation (still read, with a warning).",
+    )
+    interpolation: Literal["nearest", "linear", "linear_time_average"] | None = Field(
+        None,
+        validate_default=True,
+        description="Interpolation of the LS estimates over the grid (Sionna LSChannelEstimator); ls only, "
+        "default linear. Formerly channel.params.interpolation.",
+    )
+    equalizer: Literal["lmmse", "zf"] | None = Field(
+        None,
+        validate_default=True,
+        description="Sionna OFDM equaliser after LS estimation (the same symbols and noise variances for one "
+        "antenna); ls only, default lmmse. Formerly channel.params.equalizer.",
+    )
+
+    @field_validator("interpolation", "equalizer")
+    @classmethod
+    def _only_with_ls(cls, value: str | None, info: ValidationInfo) -> str | None:
+        estimation = info.data.get("channel_estimation")
+        if estimation == "ls":
+            return value if value is not None else {"interpolation": "linear", "equalizer": "lmmse"}[info.field_name]
+        if value is not None and estimation is not None:
+            raise ValueError("only used with channel_estimation 'ls' (with perfect CSI the link equalises)")
+        return value
+
+
 class LinkConfig(BaseModel):
     """Validated link settings (see the module docstring for every field)."""
 
@@ -134,6 +198,7 @@ class LinkConfig(BaseModel):
     modulation: Literal["bpsk", "qpsk", "16qam", "64qam", "256qam", "1024qam"] = "qpsk"
     demapping: Literal["app", "maxlog"] = "app"
     equalizer: Literal["zf", "mmse"] = "zf"
+    receiver: ReceiverSettings = ReceiverSettings()
     interleaver: Literal["none", "random"] = "none"
     interleaver_seed: int = Field(0, ge=0, le=2**31 - 1)
     snr_definition: Literal["esno", "ebno"] = "esno"

@@ -1,12 +1,22 @@
 """The link: packets in, packets (or None) out, through Sionna and a channel model.
 
 Per packet: CRC -> code blocks -> channel code (any code of the :data:`~simulation.link.codes.CODES`
-registry; the link never asks which) -> bit interleaving -> mapping -> channel -> perfect-CSI
+registry; the link never asks which) -> bit interleaving -> mapping -> [OFDM: framing on the
+channel's resource grid] -> channel -> [OFDM: receiver, perfect CSI or LS estimation] ->
 equalisation -> demapping (LLRs) -> deinterleaving -> decoding -> CRC check. All
 packets of a call form one stream: every Sionna block runs once per distinct block length (or
 once per chunk of ``max_codewords_per_call`` codewords), never once per packet, and the channel
 model sees all symbols of the call as one row ``(1, N)`` in packet order, so block fading spans
 packet boundaries as it would on air.
+
+OFDM: when the channel model declares a resource grid
+(:meth:`~channels.base.ChannelModel.resource_grid`), an :class:`~simulation.link.ofdm.OFDMFramer`
+puts the ``N`` data symbols on slots of it (pilots, guards, DC, the last slot padded) and the
+channel propagates the REs of those slots; the receiver of ``config.receiver``
+(:mod:`simulation.link.estimation`) turns its output back into one scalar channel per data
+symbol, which the modem equalises and demaps as for a flat channel. Pilot REs are counted in
+``LinkStats.pilot_uses`` and, for Eb/N0, in the noise variance (:meth:`Link.noise_variance`).
+Flat channels are untouched by all this.
 
 Example
 -------
@@ -34,7 +44,9 @@ from channels.base import ChannelModel, ChannelOutput
 from simulation.link.codes import build_code
 from simulation.link.config import LinkConfig
 from simulation.link.crc import PacketCRC
+from simulation.link.estimation import LSReceiver, PerfectCSI, build_receiver
 from simulation.link.modem import Modem
+from simulation.link.ofdm import OFDMFramer
 from simulation.link.segmentation import (
     BlockLayout, bits_to_packets, packets_to_bits, plan_blocks, ragged_copy, ragged_indices,
 )  # fmt: skip
@@ -54,9 +66,10 @@ class Link:
     ----------
     config : LinkConfig
         CRC, code (a name of :data:`~simulation.link.codes.CODES`), interleaving, modulation,
-        detection and SNR-axis settings.
+        receiver, detection and SNR-axis settings.
     channel : ChannelModel
-        Channel model (see :mod:`channels.base`).
+        Channel model (see :mod:`channels.base`); with a resource grid, the link frames the
+        symbols on it and runs the receiver of ``config.receiver``.
     device : str | None
         Device of the computation; ``None`` uses Sionna's default (``sionna.phy.config.device``).
 
@@ -64,8 +77,8 @@ class Link:
     -----
     :meth:`transmit` runs the stages in order, each a method with one job: :meth:`_segment`
     (block layout), :meth:`_information_stream` and :meth:`_attach_crc`, :meth:`_encode`, the
-    modem's mapping, :meth:`_propagate` (channel model), :meth:`_detect` (equalisation and
-    demapping), :meth:`_decode`, :meth:`_check_crc`, and :meth:`_count` (the statistics).
+    modem's mapping, :meth:`_propagate` (framing, channel model, OFDM receiver), :meth:`_detect`
+    (equalisation and demapping), :meth:`_decode`, :meth:`_check_crc`, and :meth:`_count` (the statistics).
     Encoders, decoders and CRC blocks are built on first use for each block length and kept,
     so the first call with new packet sizes is slower than the next ones.
     """
@@ -86,6 +99,26 @@ class Link:
                 seed=config.interleaver_seed, keep_batch_constant=True, keep_state=True, axis=-1, device=self.device
             )
             self._deinterleaver = Deinterleaver(self._interleaver)
+        self._ofdm: dict[torch.dtype, tuple[OFDMFramer, PerfectCSI | LSReceiver] | None] = {}
+        framing = self._framing(self.modem.constellation.cdtype)
+        #: The cyclic prefix's share of an OFDM symbol's energy (0 without a resource grid).
+        self.cp_overhead = framing[0].cp_overhead if framing is not None else 0.0
+        if framing is None and config.receiver.channel_estimation != "perfect":
+            raise ValueError(
+                f"link.receiver.channel_estimation '{config.receiver.channel_estimation}' needs a channel with an "
+                f"OFDM resource grid (tdl, cdl); {type(channel).__name__} has none"
+            )
+
+    def _framing(self, dtype: torch.dtype) -> tuple[OFDMFramer, PerfectCSI | LSReceiver] | None:
+        """The framer and receiver for symbols of ``dtype`` (built once), or None for a flat channel."""
+        if dtype not in self._ofdm:
+            grid = self.channel.resource_grid(device=self.device, dtype=dtype)
+            if grid is None:
+                self._ofdm[dtype] = None
+            else:
+                framer = OFDMFramer(grid)
+                self._ofdm[dtype] = (framer, build_receiver(self.config.receiver, framer))
+        return self._ofdm[dtype]
 
     def transmit(
         self, packets: Sequence[bytes], *, snr_db: float, generator: torch.Generator
@@ -107,7 +140,7 @@ class Link:
             One entry per packet: its bytes, or ``None`` when the CRC failed. Without a CRC the
             decoded bytes are returned even when wrong (counted in ``packets_undetected``).
         stats : LinkStats
-            Counts of this call (bits, errors, packets, channel uses, timings).
+            Counts of this call (bits, errors, packets, channel and pilot uses, timings).
         """
         packets = _as_bytes_list(packets)
         if not isinstance(generator, torch.Generator):
@@ -125,9 +158,11 @@ class Link:
         with timer("mapping"):
             symbols = self.modem.map(coded)
         llr = torch.zeros(0, device=self.device)
+        framing = self._framing(symbols.dtype)
+        pilot_uses = framing[0].pilot_uses(symbols.shape) if framing is not None else 0
         if symbols.shape[-1]:
-            with timer("channel"):
-                received = self._propagate(symbols, layout, snr_db=snr_db, generator=generator)
+            received = self._propagate(symbols, layout, snr_db=snr_db, generator=generator, pilot_uses=pilot_uses,
+                                       timer=timer)
             llr = self._detect(received, timer)
         with timer("decoding"):
             decoded, early_exits = self._decode(llr, layout)
@@ -136,25 +171,36 @@ class Link:
             received_packets = bits_to_packets(self._payload(decoded, layout), layout.payload_bits)
         stats = self._count(
             layout, info=info, coded=coded, llr=llr, decoded=decoded, crc_ok=crc_ok,
-            channel_uses=symbols.shape[-1], early_exits=early_exits, seconds=seconds,
+            channel_uses=symbols.shape[-1], pilot_uses=pilot_uses, early_exits=early_exits, seconds=seconds,
         )  # fmt: skip
         out = [payload if ok else None for payload, ok in zip(received_packets, crc_ok.tolist())]
         return out, stats
 
-    def noise_variance(self, snr_db: float, *, payload_bits: int, channel_uses: int) -> float:
-        """Noise variance per complex symbol for ``snr_db`` under ``config.snr_definition``.
+    def noise_variance(self, snr_db: float, *, payload_bits: int, channel_uses: int, pilot_uses: int = 0) -> float:
+        """Noise variance per complex symbol (per RE) for ``snr_db`` under ``config.snr_definition``.
 
-        Es/N0: ``10^(-snr_db/10)`` (unit-energy constellations). Eb/N0: Sionna's
+        Es/N0: ``10^(-snr_db/10)``: the energy of one symbol or RE (unit-energy constellations;
+        pilots have unit energy too) over ``no``; pilots change nothing. Eb/N0: Sionna's
         ``ebnodb2no(snr_db, bits_per_symbol, coderate)`` with ``coderate = payload_bits /
         (bits_per_symbol * channel_uses)``, i.e. energy per payload bit with every overhead
-        (CRC, padding, code redundancy) counted.
+        (CRC, padding, code redundancy) counted. Over an OFDM channel the energy of the
+        ``pilot_uses`` pilot REs and of the cyclic prefix counts too, as in Sionna's
+        ``ebnodb2no(..., resource_grid=...)``: the result is multiplied by ``(channel_uses +
+        pilot_uses) / channel_uses * (1 + cyclic_prefix_length / fft_size)``. Guard and DC
+        carriers and the zero padding of the last slot carry no energy and do not count. With
+        whole slots this equals Sionna's value (whose pilot factor is per slot:
+        ``num_ofdm_symbols * num_effective_subcarriers / num_data_symbols``); with a partly filled
+        last slot its pilots count in full, since they are sent.
         """
         if self.config.snr_definition == "esno":
             return 10.0 ** (-float(snr_db) / 10.0)
         if payload_bits <= 0:
             raise ValueError("Eb/N0 is undefined for a call without payload bits")
         coderate = payload_bits / (self.modem.bits_per_symbol * channel_uses)
-        return float(ebnodb2no(float(snr_db), self.modem.bits_per_symbol, coderate, device="cpu"))
+        no = float(ebnodb2no(float(snr_db), self.modem.bits_per_symbol, coderate, device="cpu"))
+        if pilot_uses or self.cp_overhead:
+            no *= (channel_uses + pilot_uses) / channel_uses * (1.0 + self.cp_overhead)
+        return no
 
     def _segment(self, packets: list[bytes]) -> BlockLayout:
         """Where every packet, CRC and code block goes in the information and code streams."""
@@ -191,13 +237,24 @@ class Link:
         return coded
 
     def _propagate(
-        self, symbols: torch.Tensor, layout: BlockLayout, *, snr_db: float, generator: torch.Generator
+        self, symbols: torch.Tensor, layout: BlockLayout, *, snr_db: float, generator: torch.Generator,
+        pilot_uses: int, timer: "_StageTimer",
     ) -> ChannelOutput:
-        """(1, N) symbols through the channel model at the noise variance of ``snr_db``."""
+        """(1, N) symbols through the channel model at the noise variance of ``snr_db``: the
+        channel's output, or for an OFDM channel (framed, with ``pilot_uses`` pilot REs) the
+        receiver's one scalar channel per data symbol; (1, N) in either case."""
+        framing = self._framing(symbols.dtype)
         noise_variance = self.noise_variance(
-            snr_db, payload_bits=int(layout.payload_bits.sum()), channel_uses=symbols.shape[-1]
+            snr_db, payload_bits=int(layout.payload_bits.sum()), channel_uses=symbols.shape[-1], pilot_uses=pilot_uses
         )
-        return self.channel(symbols, no=noise_variance, generator=generator)
+        if framing is None:
+            with timer("channel"):
+                return self.channel(symbols, no=noise_variance, generator=generator)
+        framer, receiver = framing
+        with timer("channel"):
+            received = self.channel(framer.frame(symbols), no=noise_variance, generator=generator)
+        with timer("estimation"):
+            return receiver(received, length=symbols.shape[-1])
 
     def _detect(self, received: ChannelOutput, timer: "_StageTimer") -> torch.Tensor:
         """Equalisation and demapping of the channel output: (M,) LLRs, ``log P(b=1)/P(b=0)``."""
@@ -236,6 +293,7 @@ class Link:
         decoded: torch.Tensor,
         crc_ok: torch.Tensor,
         channel_uses: int,
+        pilot_uses: int,
         early_exits: int,
         seconds: dict[str, float],
     ) -> LinkStats:
@@ -260,6 +318,7 @@ class Link:
             coded_bits=int(layout.block_n.sum()),
             raw_bit_errors=raw_errors,
             channel_uses=channel_uses,
+            pilot_uses=pilot_uses,
             codewords=len(layout.block_k),
             codewords_early_exit=early_exits,
             stage_seconds=seconds,

@@ -40,7 +40,11 @@ class LinkStats:
     raw_bit_errors : int
         Wrong hard decisions of the demapper LLRs (``llr > 0`` means 1) among ``coded_bits``.
     channel_uses : int
-        Complex symbols sent.
+        Complex data symbols sent (one per data RE over an OFDM channel; the zero padding of the
+        last slot is not counted).
+    pilot_uses : int
+        Pilot REs sent over an OFDM channel (every slot's, the last one's too); 0 for flat
+        channels. Guard and DC carriers carry nothing and are not counted.
     codewords : int
         Code blocks sent.
     codewords_early_exit : int
@@ -59,6 +63,7 @@ class LinkStats:
     coded_bits: int = 0
     raw_bit_errors: int = 0
     channel_uses: int = 0
+    pilot_uses: int = 0
     codewords: int = 0
     codewords_early_exit: int = 0
     stage_seconds: dict[str, float] = field(default_factory=dict, compare=False)
@@ -85,8 +90,8 @@ class LinkStats:
 
     @property
     def goodput_bits_per_channel_use(self) -> float:
-        """Correctly delivered payload bits per complex symbol sent."""
-        return _ratio(self.payload_bits_delivered, self.channel_uses)
+        """Correctly delivered payload bits per complex symbol sent, data and pilot REs counted."""
+        return _ratio(self.payload_bits_delivered, self.channel_uses + self.pilot_uses)
 
     def __add__(self, other: "LinkStats") -> "LinkStats":
         if not isinstance(other, LinkStats):

@@ -16,13 +16,16 @@ from gosvae.errors import ConfigError
 STRUCTURAL = ["shapes", "noise_forms", "input_validation", "reproducibility", "global_rng"]
 TDL_PERFECT = {"model": "A", "delay_spread_ns": 1000, "speed_kmh": 500, "fft_size": 16, "num_ofdm_symbols": 2,
                "pilot_pattern": "none"}
+# A grid with pilots (the default Kronecker pattern): h is the true H on data and pilot REs alike,
+# so noise_calibration holds with perfect_csi (the default); unit_power is covered above.
+WITH_PILOTS = [check for check in CHECKS if check != "unit_power"]
 CDL_PERFECT = {"model": "A", "delay_spread_ns": 1000, "speed_kmh": 500, "fft_size": 256, "num_ofdm_symbols": 2,
                "pilot_pattern": "none"}
 
 # Parameters and kit options of built-in models that need them; any other built-in model is
 # checked with its default parameters and the kit's defaults (and skipped if it has required
-# parameters). Models whose h is an estimate (OFDM with LS channel estimation) need
-# "kit": {"perfect_csi": False}.
+# parameters). A model whose h were an estimate would need "kit": {"perfect_csi": False}; the
+# OFDM models return the true H per RE (estimation is the link's), with pilots in the grid or not.
 CONFORMANCE = {
     "rayleigh": [{"params": {}}, {"params": {"fading": "block", "coherence_symbols": 4}}],
     "rician": [
@@ -37,14 +40,14 @@ CONFORMANCE = {
     "tdl": [
         {"params": TDL_PERFECT, "kit": {"num_symbols": 512, "power_batch": 256, "dtypes": (torch.complex64,)}},
         {"params": TDL_PERFECT, "kit": {"dtypes": (torch.complex128,), "checks": STRUCTURAL}},
-        {"params": {"model": "A", "delay_spread_ns": 100, "speed_kmh": 30, "fft_size": 64, "channel_estimation": "ls"},
-         "kit": {"perfect_csi": False, "num_symbols": 768}},
+        {"params": {"model": "A", "delay_spread_ns": 100, "speed_kmh": 30, "fft_size": 64},
+         "kit": {"num_symbols": 768, "checks": WITH_PILOTS}},
     ],
     "cdl": [
         {"params": CDL_PERFECT, "kit": {"num_symbols": 512, "power_batch": 768, "dtypes": (torch.complex64,)}},
         {"params": CDL_PERFECT, "kit": {"dtypes": (torch.complex128,), "checks": STRUCTURAL}},
-        {"params": {"model": "C", "delay_spread_ns": 100, "speed_kmh": 30, "fft_size": 64, "channel_estimation": "ls"},
-         "kit": {"perfect_csi": False, "num_symbols": 768}},
+        {"params": {"model": "C", "delay_spread_ns": 100, "speed_kmh": 30, "fft_size": 64},
+         "kit": {"num_symbols": 768, "checks": WITH_PILOTS}},
     ],
 }
 

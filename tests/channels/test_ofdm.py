@@ -1,17 +1,19 @@
-"""TDL and CDL over OFDM: profiles against TR 38.901, unit power, calibration, LS receiver, link BER."""
+"""TDL and CDL over OFDM: profiles against TR 38.901, unit power, calibration, resource grid.
+
+The models only propagate (y = H x + n per RE, true H); the framing on the resource grid and the
+receivers (perfect CSI, LS) are the link's: tests/simulation/link/test_ofdm_receiver.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from scipy import integrate, stats
+from scipy import stats
 from sionna.phy import config as sionna_config
 
-from channels import CHANNELS, CDLChannel, OFDMParams, RayleighChannel, TDLChannel, build_channel
+from channels import CHANNELS, CDLChannel, OFDMParams, TDLChannel, build_channel
 from channels.ofdm_grid import PILOT_SEED
 from gosvae.errors import ConfigError
-from simulation.link import Link, LinkConfig
 
 FAMILIES = {"tdl": TDLChannel, "cdl": CDLChannel}
 SMALL = {"fft_size": 24, "num_ofdm_symbols": 14}  # 24 x 14 grid: 288 data REs with pilots on 2, 11
@@ -26,23 +28,19 @@ def qpsk(shape: tuple[int, ...], seed: int, dtype: torch.dtype = torch.complex64
     return (torch.complex(1.0 - 2.0 * bits[0], 1.0 - 2.0 * bits[1]) / np.sqrt(2)).to(dtype)
 
 
-def rayleigh_qpsk_ber(esno_db: float) -> float:
-    """Closed form of Gray QPSK on Rayleigh fading with perfect CSI: 0.5(1 - sqrt(g/(1+g))), g = Eb/N0."""
-    g = 10 ** (esno_db / 10) / 2
-    return 0.5 * (1 - np.sqrt(g / (1 + g)))
-
-
 # --- parameters and registry -------------------------------------------------------------------
 
 
-def test_registered_and_defaults_resolve_per_receiver_mode():
+def test_registered_and_defaults_resolve_per_pilot_pattern():
+    # the receiver defaults (interpolation, equalizer per channel_estimation) are the link's now:
+    # tests/simulation/link/test_ofdm_receiver.py::test_receiver_settings_resolve_per_mode
     assert "tdl" in CHANNELS and "cdl" in CHANNELS
     assert isinstance(build_channel("tdl"), TDLChannel) and isinstance(build_channel("cdl"), CDLChannel)
-    ls = OFDMParams(channel_estimation="ls")
-    assert (ls.interpolation, ls.equalizer, ls.pilot_ofdm_symbol_indices) == ("linear", "lmmse", (2, 11))
+    kronecker = OFDMParams()
+    assert kronecker.pilot_ofdm_symbol_indices == (2, 11)
     perfect = OFDMParams(pilot_pattern="none")
-    assert (perfect.interpolation, perfect.equalizer, perfect.pilot_ofdm_symbol_indices) == (None, None, ())
-    for params in (ls, perfect, OFDMParams(speed_kmh=[3, 30])):
+    assert perfect.pilot_ofdm_symbol_indices == ()
+    for params in (kronecker, perfect, OFDMParams(speed_kmh=[3, 30])):
         assert OFDMParams(**params.model_dump()) == params  # a resolved scenario reloads as is
 
 
@@ -54,9 +52,6 @@ def test_registered_and_defaults_resolve_per_receiver_mode():
         ({"speed_kmh": -1}, "speed_kmh"),
         ({"subcarrier_spacing_hz": 20e3}, "subcarrier_spacing_hz"),
         ({"carrier_frequency_hz": 1e8}, "carrier_frequency_hz"),
-        ({"equalizer": "zf"}, "equalizer"),
-        ({"interpolation": "linear"}, "interpolation"),
-        ({"pilot_pattern": "none", "channel_estimation": "ls"}, "channel_estimation"),
         ({"pilot_pattern": "none", "pilot_ofdm_symbol_indices": [2]}, "pilot_ofdm_symbol_indices"),
         ({"num_ofdm_symbols": 7}, "pilot_ofdm_symbol_indices"),  # default [2, 11] does not fit
         ({"pilot_ofdm_symbol_indices": [3, 3]}, "pilot_ofdm_symbol_indices"),
@@ -67,6 +62,14 @@ def test_registered_and_defaults_resolve_per_receiver_mode():
 def test_bad_parameters_name_the_field(params, field):
     with pytest.raises(ConfigError, match=rf"^channel\.params\.{field}: "):
         build_channel("tdl", params)
+
+
+@pytest.mark.parametrize("field", ["channel_estimation", "interpolation", "equalizer"])
+def test_receiver_parameters_are_rejected_with_their_new_place(field):
+    # the receiver moved to the link; scenario files still using them are moved by the scenario
+    # loader (tests/simulation/link/test_ofdm_receiver.py::test_deprecated_channel_params_still_work)
+    with pytest.raises(ConfigError, match=rf"^channel\.params: {field}: is a receiver setting now: write link\.receiver\.{field}"):
+        build_channel("tdl", {field: "ls" if field == "channel_estimation" else "zf"})
 
 
 # --- profiles ------------------------------------------------------------------------------------
@@ -125,37 +128,32 @@ def test_zero_delay_spread_gives_a_flat_rayleigh_channel():
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("estimation", ["perfect", "ls"])
 @pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
-def test_shapes_and_dtypes_follow_the_input(family, estimation, dtype):
-    channel = FAMILIES[family](channel_estimation=estimation, **SMALL)
+def test_shapes_and_dtypes_follow_the_input(family, dtype):
+    channel = FAMILIES[family](**SMALL)
     out = channel(qpsk((3, 700), seed=1, dtype=dtype), no=torch.tensor([0.1, 0.2, 0.3]), generator=gen())
-    assert out.y.shape == out.h.shape == (3, 700) and out.y.dtype == out.h.dtype == dtype
+    assert out.y.shape == out.h.shape == (3, 700) and out.y.dtype == out.h.dtype == dtype  # 700 REs: 2 slots + part
     assert not out.no.is_complex() and out.no.dtype == torch.empty((), dtype=dtype).real.dtype
     assert torch.broadcast_shapes(out.no.shape, out.y.shape) == (3, 700)
-    if estimation == "ls":
-        assert torch.equal(out.h, torch.ones_like(out.h)) and out.no.shape == (3, 700)
+    grid = channel.resource_grid(device="cpu", dtype=dtype)
+    assert grid.pilot_pattern.pilots.dtype == dtype and (grid.num_ofdm_symbols, grid.fft_size) == (14, 24)
     empty = channel(torch.zeros(2, 0, dtype=dtype), no=0.1, generator=gen())
     assert empty.y.shape == empty.h.shape == (2, 0)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_noiseless_perfect_csi_round_trip_returns_the_sent_symbols(family):
-    # guard carriers, a DC null and pilots, and a length that leaves the last slot half empty
+def test_noiseless_output_is_h_times_x_on_every_resource_element(family):
+    # guard carriers, a DC null and pilots in the grid, and a length that leaves the last slot
+    # partly empty: the model does not look at what the REs carry
     channel = FAMILIES[family](fft_size=32, num_guard_carriers=(3, 2), dc_null=True, pilot_ofdm_symbol_indices=[0, 7])
     x = qpsk((2, 1000), seed=2)
     out = channel(x, no=0.0, generator=gen(3))
-    assert torch.allclose(out.y, out.h * x, atol=1e-6)  # noise-free: exactly h x on every data RE
+    assert torch.allclose(out.y, out.h * x, atol=1e-6)  # noise-free: exactly h x on every RE
     assert torch.allclose(out.y / out.h, x, atol=1e-4)
     assert out.h.abs().min() > 0 and not torch.equal(out.h[0], out.h[1])  # rows fade independently
-
-
-def test_noiseless_ls_on_a_static_channel_returns_the_sent_symbols():
-    x = qpsk((1, 2000), seed=4)
-    for equalizer in ("lmmse", "zf"):
-        channel = TDLChannel(model="B", speed_kmh=0, channel_estimation="ls", equalizer=equalizer, **SMALL)
-        out = channel(x, no=0.0, generator=gen(5))
-        assert torch.allclose(out.y, x, atol=1e-4) and float(out.no.max()) < 1e-6
+    slot = 14 * 32  # h is one frequency response per slot: the first slot of row 0 is a slot's draw
+    h_slot = out.h[0, :slot].reshape(14, 32)
+    assert not torch.allclose(h_slot[:, 0], h_slot[:, -1])  # frequency selective (the default 100 ns)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -172,10 +170,9 @@ def test_noise_has_variance_no_per_symbol_with_perfect_csi(family):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("estimation", ["perfect", "ls"])
-def test_same_seed_same_output_and_global_generators_untouched(family, estimation):
+def test_same_seed_same_output_and_global_generators_untouched(family):
     torch_state, sionna_state = torch.random.get_rng_state(), sionna_config.torch_rng("cpu").get_state()
-    channel = FAMILIES[family](channel_estimation=estimation, speed_kmh=[3, 100], **SMALL)
+    channel = FAMILIES[family](speed_kmh=[3, 100], **SMALL)
     x = qpsk((2, 900), seed=8)
     first, second = (channel(x, no=0.1, generator=gen(9)) for _ in range(2))
     other = channel(x, no=0.1, generator=gen(10))
@@ -184,134 +181,14 @@ def test_same_seed_same_output_and_global_generators_untouched(family, estimatio
     assert all(torch.equal(a, b) for a, b in zip((first.y, first.h, first.no), (second.y, second.h, second.no)))
     assert not torch.equal(first.y, other.y)
     # a fresh model with the same seed agrees too: nothing depends on hidden state
-    again = FAMILIES[family](channel_estimation=estimation, speed_kmh=[3, 100], **SMALL)(x, no=0.1, generator=gen(9))
+    again = FAMILIES[family](speed_kmh=[3, 100], **SMALL)(x, no=0.1, generator=gen(9))
     assert torch.equal(first.y, again.y)
 
 
 def test_pilots_are_a_fixed_unit_energy_qpsk_sequence():
-    grid = TDLChannel(**SMALL).blocks(device="cpu", dtype=torch.complex64).grid
+    grid = TDLChannel(**SMALL).resource_grid(device="cpu", dtype=torch.complex64)
     pilots = grid.pilot_pattern.pilots.reshape(-1)
     assert pilots.numel() == 2 * 24 and torch.allclose(pilots.abs(), torch.ones(48))
     bits = torch.randint(0, 2, (2, 48), generator=torch.Generator().manual_seed(PILOT_SEED))
     expected = torch.complex(1.0 - 2.0 * bits[0], 1.0 - 2.0 * bits[1]) / np.sqrt(2)
     assert torch.allclose(pilots, expected)
-
-
-# --- LS receiver --------------------------------------------------------------------------------
-
-
-def test_ls_estimates_are_close_to_the_true_response_at_high_snr():
-    channel = TDLChannel(model="A", delay_spread_ns=30, speed_kmh=3, channel_estimation="ls", **SMALL)
-    blocks = channel.blocks(device="cpu", dtype=torch.complex64)
-    h = blocks.frequency_response(300, generator=gen(13))
-    no = 1e-4
-    noise = torch.randn(h.shape, dtype=torch.complex64, generator=gen(14)) * no**0.5
-    y = h * blocks.map(qpsk((300, blocks.num_data_symbols), seed=15)) + noise
-    h_hat, err_var = blocks.estimator(y[:, None, None], torch.tensor(no))
-    mse = (h_hat[:, 0, 0, 0, 0] - h).abs().square().mean().item()
-    assert mse < 2 * no and abs(err_var.mean().item() / no - 1) < 0.01  # LS on unit pilots: error ~ no
-
-
-def test_ls_equalisers_match_the_scalar_formula_for_one_antenna():
-    x = qpsk((1, 3000), seed=16)
-    outs = {}
-    for equalizer in ("lmmse", "zf"):
-        channel = TDLChannel(model="C", speed_kmh=60, channel_estimation="ls", equalizer=equalizer, **SMALL)
-        outs[equalizer] = channel(x, no=0.05, generator=gen(17))
-    assert torch.allclose(outs["lmmse"].y, outs["zf"].y, atol=1e-4, rtol=1e-4)
-    assert torch.allclose(outs["lmmse"].no, outs["zf"].no, atol=1e-5, rtol=1e-3)
-    # on one grid: x_hat = y / h_hat, no_eff = (no + err_var) / |h_hat|^2, err_var = no * error_gain
-    for equalizer in ("lmmse", "zf"):
-        channel = TDLChannel(model="C", speed_kmh=60, channel_estimation="ls", equalizer=equalizer, **SMALL)
-        blocks = channel.blocks(device="cpu", dtype=torch.complex64)
-        h = blocks.frequency_response(20, generator=gen(18))
-        noise = torch.randn(h.shape, dtype=torch.complex64, generator=gen(19)) * 0.05**0.5
-        y = h * blocks.map(qpsk((20, blocks.num_data_symbols), seed=20)) + noise
-        x_hat, no_eff = blocks.estimate_and_equalize(y, torch.tensor(0.05))
-        h_hat, _ = blocks.estimator(y[:, None, None], torch.tensor(0.05))
-        h_hat, err_var = blocks.data_of(h_hat[:, 0, 0, 0, 0]), blocks.data_of(0.05 * blocks.error_gain[None])
-        assert torch.allclose(x_hat, blocks.data_of(y) / h_hat, atol=1e-4, rtol=1e-4)
-        assert torch.allclose(no_eff, (0.05 + err_var) / h_hat.abs().square(), atol=1e-6, rtol=1e-3)
-
-
-def test_ls_error_variance_is_the_sum_of_squared_interpolation_weights():
-    gains = {}
-    for interpolation in ("nearest", "linear", "linear_time_average"):
-        channel = TDLChannel(channel_estimation="ls", interpolation=interpolation, **SMALL)
-        gains[interpolation] = channel.blocks(device="cpu", dtype=torch.complex64).error_gain
-        assert gains[interpolation].shape == (14, 24)
-    # pilots on symbols 2 and 11, every subcarrier: linear in time (extrapolated at the edges)
-    s = torch.arange(14, dtype=torch.float32)
-    linear = ((11 - s) / 9) ** 2 + ((s - 2) / 9) ** 2
-    assert torch.allclose(gains["linear"], linear[:, None].expand(14, 24), atol=1e-5)
-    assert torch.allclose(gains["nearest"], torch.ones(14, 24), atol=1e-6)
-    assert torch.allclose(gains["linear_time_average"], torch.full((14, 24), 0.5), atol=1e-6)
-
-
-@pytest.mark.parametrize("interpolation", ["nearest", "linear", "linear_time_average"])
-def test_ls_error_gain_equals_the_per_pilot_sum_of_squared_weights(interpolation):
-    # one probe per pilot (the definition) against one probe per pilot OFDM symbol (the shortcut),
-    # on a grid with guard carriers, a DC null and three pilot symbols
-    channel = TDLChannel(channel_estimation="ls", interpolation=interpolation, fft_size=16,
-                         num_guard_carriers=(2, 1), dc_null=True, pilot_ofdm_symbol_indices=[1, 6, 12])
-    blocks = channel.blocks(device="cpu", dtype=torch.complex128)
-    pilot_at = torch.nonzero(blocks.grid.build_type_grid()[0, 0].reshape(-1) == 1).reshape(-1)
-    pilots = blocks.grid.pilot_pattern.pilots.reshape(-1)
-    probes = torch.zeros(len(pilot_at), 14 * 16, dtype=torch.complex128)
-    probes[torch.arange(len(pilot_at)), pilot_at] = pilots
-    weights, _ = blocks.estimator(probes.reshape(-1, 1, 1, 14, 16), torch.tensor(1.0, dtype=torch.float64))
-    expected = weights[:, 0, 0, 0, 0].abs().square().sum(dim=0)
-    assert expected.shape == (14, 12) and torch.allclose(blocks.error_gain, expected, atol=1e-12)
-
-
-@pytest.mark.parametrize("interpolation", ["nearest", "linear", "linear_time_average"])
-def test_ls_effective_noise_variance_is_calibrated(interpolation):
-    # static channel: the interpolation is unbiased, so |x_hat - x|^2 / no_eff must average to 1
-    channel = TDLChannel(model="C", speed_kmh=0, channel_estimation="ls", interpolation=interpolation, **SMALL)
-    x = qpsk((8, 20_000), seed=21)
-    out = channel(x, no=0.3, generator=gen(22))
-    ratio = ((out.y - x).abs().square() / out.no).double()
-    rows = ratio.mean(dim=1)  # rows are independent
-    assert abs(rows.mean().item() - 1) < 5 * rows.std().item() / np.sqrt(8) + 0.01, rows
-
-
-def test_ls_rejects_per_symbol_noise_variances():
-    channel = TDLChannel(channel_estimation="ls", **SMALL)
-    no = torch.rand(1, 100, generator=gen(18))
-    with pytest.raises(ValueError, match="one noise variance per row"):
-        channel(qpsk((1, 100), seed=0), no=no, generator=gen())
-
-
-# --- through the link ---------------------------------------------------------------------------
-
-
-def _uncoded_ber(channel, esno_db: float, *, num_bytes: int, seed: int) -> tuple[float, int]:
-    packets = [np.random.default_rng(seed).bytes(num_bytes)]
-    link = Link(LinkConfig(code="none", crc="none", modulation="qpsk"), channel, device="cpu")
-    _, stats_ = link.transmit(packets, snr_db=esno_db, generator=gen(seed))
-    return stats_.raw_bit_errors / stats_.coded_bits, stats_.channel_uses
-
-
-def test_flat_ofdm_with_perfect_csi_has_the_rayleigh_ber():
-    esno_db, num_bytes = 5.0, 100_000  # 400k QPSK symbols
-    flat = TDLChannel(model="A", delay_spread_ns=0, speed_kmh=500, pilot_pattern="none", **SMALL)
-    ber_ofdm, symbols = _uncoded_ber(flat, esno_db, num_bytes=num_bytes, seed=19)
-    ber_rayleigh, _ = _uncoded_ber(RayleighChannel(), esno_db, num_bytes=num_bytes, seed=19)
-    theory = rayleigh_qpsk_ber(esno_db)
-    # Spread of the BER estimate if each slot held one fade (conservative: the gain also changes
-    # within a slot at 500 km/h): std of the conditional BER Q(sqrt(2 g |h|^2)) over |h|^2 ~ Exp(1).
-    g = 10 ** (esno_db / 10) / 2
-    second_moment = integrate.quad(lambda a: stats.norm.sf(np.sqrt(2 * g * a)) ** 2 * np.exp(-a), 0, np.inf)[0]
-    slots = symbols / (24 * 14)
-    sigma = np.sqrt((second_moment - theory**2) / slots)
-    assert abs(ber_ofdm - theory) < 4 * sigma, (ber_ofdm, theory, sigma)
-    assert abs(ber_rayleigh - theory) < 0.03 * theory
-    assert abs(ber_ofdm - ber_rayleigh) < 4 * sigma + 0.03 * theory
-
-
-def test_ls_estimation_costs_ber_against_perfect_csi_at_low_snr():
-    common = {"model": "C", "delay_spread_ns": 100, "speed_kmh": 30, **SMALL}
-    perfect, _ = _uncoded_ber(TDLChannel(**common), 0.0, num_bytes=20_000, seed=20)
-    ls, _ = _uncoded_ber(TDLChannel(channel_estimation="ls", **common), 0.0, num_bytes=20_000, seed=20)
-    assert abs(perfect - rayleigh_qpsk_ber(0.0)) < 0.02  # frequency-selective, still Rayleigh per RE
-    assert ls > 1.2 * perfect, (ls, perfect)  # same channel and noise draws: the estimate's noise costs
