@@ -48,7 +48,8 @@ from simulation.link.estimation import LSReceiver, PerfectCSI, build_receiver
 from simulation.link.modem import Modem
 from simulation.link.ofdm import OFDMFramer
 from simulation.link.segmentation import (
-    BlockLayout, bits_to_packets, packets_to_bits, plan_blocks, ragged_copy, ragged_indices,
+    BlockLayout, bits_to_packets, block_groups, block_view, packets_to_bits, piece_offsets, plan_blocks, ragged_copy,
+    ragged_indices,
 )  # fmt: skip
 from simulation.link.stats import LinkStats
 
@@ -228,7 +229,7 @@ class Link:
         """Information stream -> coded stream (modulation padding left at zero): one encoder call
         per block length (and chunk of ``max_codewords_per_call``), then the bit interleaver."""
         coded = torch.zeros(layout.code_length, dtype=torch.float32, device=self.device)
-        for k, n, blocks in _groups(layout):
+        for k, n, blocks in block_groups(layout):
             for rows in np.array_split(blocks, -(-len(blocks) // self.config.max_codewords_per_call)):
                 codewords = self.code.encode(self._blocks(info, layout.block_info_start[rows], k))
                 if self._interleaver is not None:
@@ -268,7 +269,7 @@ class Link:
         block length), and the number of codewords that needed no decoding iteration."""
         decoded = torch.zeros(layout.info_length, dtype=torch.float32, device=self.device)
         early_exits = 0
-        for k, n, blocks in _groups(layout):
+        for k, n, blocks in block_groups(layout):
             block_llr = self._blocks(llr, layout.block_code_start[blocks], n)
             if self._deinterleaver is not None:
                 block_llr = self._deinterleaver(block_llr)
@@ -327,7 +328,7 @@ class Link:
     def _put_payload(self, info: torch.Tensor, bits: np.ndarray, layout: BlockLayout) -> None:
         """Write the packets' (sum payload_bits,) 0/1 ``bits`` into their places in ``info``."""
         if info.device.type == "cpu":
-            ragged_copy(bits, _offsets(layout.payload_bits), info.numpy(), layout.packet_start, layout.payload_bits)
+            ragged_copy(bits, piece_offsets(layout.payload_bits), info.numpy(), layout.packet_start, layout.payload_bits)
         else:
             payload_at = ragged_indices(layout.packet_start, layout.payload_bits)
             info[self._index(payload_at)] = torch.as_tensor(bits, device=info.device).float()
@@ -337,20 +338,20 @@ class Link:
         if decoded.device.type != "cpu":
             decoded = decoded.cpu()
         bits = np.empty(int(layout.payload_bits.sum()), dtype=np.uint8)
-        ragged_copy(decoded.numpy(), layout.packet_start, bits, _offsets(layout.payload_bits), layout.payload_bits)
+        ragged_copy(decoded.numpy(), layout.packet_start, bits, piece_offsets(layout.payload_bits), layout.payload_bits)
         return bits
 
     def _blocks(self, stream: torch.Tensor, starts: np.ndarray, length: int) -> torch.Tensor:
         """(G, length) values ``stream[starts[g] + j]``: a view where the blocks are evenly spaced
         (the usual case: blocks of one length back to back), else a gathered copy."""
-        view = _block_view(stream, starts, length)
+        view = block_view(stream, starts, length)
         if view is None:
             return stream[self._block_index(starts, length)]
         return view.contiguous()
 
     def _put_blocks(self, stream: torch.Tensor, starts: np.ndarray, length: int, values: torch.Tensor) -> None:
         """``stream[starts[g] + j] = values[g, j]``."""
-        view = _block_view(stream, starts, length)
+        view = block_view(stream, starts, length)
         if view is None:
             stream[self._block_index(starts, length)] = values
         else:
@@ -366,33 +367,6 @@ class Link:
     def _crc_index(self, layout: BlockLayout) -> torch.Tensor:
         """(P, crc_bits) positions of each packet's CRC in the information stream."""
         return self._block_index(layout.packet_start + layout.payload_bits, self.crc.length)
-
-
-def _groups(layout: BlockLayout) -> Iterator[tuple[int, int, np.ndarray]]:
-    """(k, n, block indices) for every distinct block length, blocks in stream order."""
-    for k in np.unique(layout.block_k):
-        blocks = np.flatnonzero(layout.block_k == k)
-        yield int(k), int(layout.block_n[blocks[0]]), blocks
-
-
-def _offsets(lengths: np.ndarray) -> np.ndarray:
-    """Starts of consecutive pieces of the given lengths."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    return np.cumsum(lengths) - lengths
-
-
-def _block_view(stream: torch.Tensor, starts: np.ndarray, length: int) -> torch.Tensor | None:
-    """(G, length) strided view of the contiguous 1-D ``stream`` at rows ``starts[g]``, when the
-    starts are evenly spaced at least ``length`` apart (rows do not overlap); else None."""
-    starts = np.asarray(starts, dtype=np.int64)
-    if len(starts) == 0 or not stream.is_contiguous() or stream.dim() != 1:
-        return None
-    step = int(starts[1] - starts[0]) if len(starts) > 1 else length
-    if step < length or starts[0] < 0 or int(starts[-1]) + length > stream.numel():
-        return None
-    if not np.array_equal(starts, starts[0] + step * np.arange(len(starts), dtype=np.int64)):
-        return None
-    return stream.as_strided((len(starts), length), (step, 1), stream.storage_offset() + int(starts[0]))
 
 
 def _as_bytes_list(packets: Sequence[bytes]) -> list[bytes]:

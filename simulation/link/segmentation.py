@@ -27,13 +27,15 @@ Example
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numba
 import numpy as np
+import torch
 
 __all__ = [
-    "BlockLayout", "bits_to_packets", "grid_round_up", "packets_to_bits", "plan_blocks", "ragged_copy", "ragged_indices",
+    "BlockLayout", "bits_to_packets", "block_groups", "block_view", "grid_round_up", "packets_to_bits", "piece_offsets",
+    "plan_blocks", "ragged_copy", "ragged_indices",
 ]
 
 
@@ -202,3 +204,30 @@ def bits_to_packets(bits: np.ndarray, payload_bits: np.ndarray) -> list[bytes]:
     ends = np.cumsum(np.asarray(payload_bits, dtype=np.int64) // 8)
     starts = ends - np.asarray(payload_bits, dtype=np.int64) // 8
     return [data[s:e] for s, e in zip(starts.tolist(), ends.tolist())]
+
+
+def block_groups(layout: BlockLayout) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(k, n, block indices) for every distinct block length, blocks in stream order."""
+    for k in np.unique(layout.block_k):
+        blocks = np.flatnonzero(layout.block_k == k)
+        yield int(k), int(layout.block_n[blocks[0]]), blocks
+
+
+def piece_offsets(lengths: np.ndarray) -> np.ndarray:
+    """Starts of consecutive pieces of the given lengths."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return np.cumsum(lengths) - lengths
+
+
+def block_view(stream: torch.Tensor, starts: np.ndarray, length: int) -> torch.Tensor | None:
+    """(G, length) strided view of the contiguous 1-D ``stream`` at rows ``starts[g]``, when the
+    starts are evenly spaced at least ``length`` apart (rows do not overlap); else None."""
+    starts = np.asarray(starts, dtype=np.int64)
+    if len(starts) == 0 or not stream.is_contiguous() or stream.dim() != 1:
+        return None
+    step = int(starts[1] - starts[0]) if len(starts) > 1 else length
+    if step < length or starts[0] < 0 or int(starts[-1]) + length > stream.numel():
+        return None
+    if not np.array_equal(starts, starts[0] + step * np.arange(len(starts), dtype=np.int64)):
+        return None
+    return stream.as_strided((len(starts), length), (step, 1), stream.storage_offset() + int(starts[0]))

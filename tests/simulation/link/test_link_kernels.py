@@ -129,13 +129,13 @@ def test_mapper_equals_sionnas_mapper(modulation):
 
 @pytest.mark.parametrize("starts", [[0, 10, 20], [5, 17, 29, 41], [3], [0, 10, 25], [0, 4, 8]])
 def test_block_views_equal_index_gathers_and_scatters(starts):
-    from simulation.link.link import _block_view
+    from simulation.link.segmentation import block_view
     from simulation.link.segmentation import ragged_copy
 
     starts, length = np.array(starts), 6
     stream = torch.arange(60, dtype=torch.float32)
     index = torch.as_tensor(starts[:, None] + np.arange(length))
-    view = _block_view(stream, starts, length)
+    view = block_view(stream, starts, length)
     evenly = len(starts) == 1 or (np.all(np.diff(starts) == starts[1] - starts[0]) and starts[1] - starts[0] >= length)
     assert (view is not None) == bool(evenly)
     if view is not None:
