@@ -22,7 +22,6 @@ from typing import Any, Callable, Mapping, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from channels.base import ChannelModel, config_error_from_validation
-from gosvae_core.errors import UserError
 from gosvae_core.registry import Registry
 
 __all__ = ["CHANNELS", "build_channel", "channel_class", "register_channel"]
@@ -48,12 +47,7 @@ def register_channel(name: str, *, description: str = "") -> Callable[[T], T]:
 
 def channel_class(name: str) -> type[ChannelModel]:
     """The class registered as ``name`` (plugins included); :class:`UserError` if unknown or invalid."""
-    cls = CHANNELS.get(name)
-    try:
-        _check_model_class(name, cls)
-    except TypeError as exc:
-        raise UserError(str(exc)) from None
-    return cls
+    return CHANNELS.get_checked(name, _check_model_class)
 
 
 def build_channel(name: str, params: Mapping[str, Any] | None = None, *, where: str = "channel.params") -> ChannelModel:

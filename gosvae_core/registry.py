@@ -103,6 +103,16 @@ class Registry:
             raise UserError(f"{self.kind} '{name}' ({entry.origin}) {entry.description}")
         return entry.obj
 
+    def get_checked(self, name: str, check: Callable[[str, Any], None]) -> Any:
+        """:meth:`get`, then ``check(name, obj)``; a ``TypeError`` from the check (a plug-in that
+        registered the wrong kind of object) becomes a one-line :class:`UserError`."""
+        obj = self.get(name)
+        try:
+            check(name, obj)
+        except TypeError as exc:
+            raise UserError(str(exc)) from None
+        return obj
+
     def entries(self) -> list[RegistryEntry]:
         """All entries, built-in and plugins, sorted by name."""
         self._load_plugins()

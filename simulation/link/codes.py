@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
 import torch
 
-from gosvae_core.errors import UserError
 from gosvae_core.registry import Registry
 
 if TYPE_CHECKING:
@@ -99,12 +98,16 @@ class ChannelCode:
     @classmethod
     def from_config(cls, config: LinkConfig, *, device: str) -> "ChannelCode":
         """The code that ``config`` asks for (rate, modulation, block size, the code's settings)."""
-        return cls(
-            rate=config.code_rate,
-            bits_per_symbol=config.bits_per_symbol,
-            max_block_size=config.max_block_size,
-            device=device,
-        )
+        return cls(**cls.config_options(config), device=device)
+
+    @classmethod
+    def config_options(cls, config: LinkConfig) -> dict[str, Any]:
+        """The constructor keywords that ``config`` sets; a code with more settings extends them."""
+        return {
+            "rate": config.code_rate,
+            "bits_per_symbol": config.bits_per_symbol,
+            "max_block_size": config.max_block_size,
+        }
 
     @classmethod
     def largest_block(cls, rate: float) -> int | None:
@@ -157,11 +160,7 @@ def register_code(name: str, *, description: str = "") -> Callable[[T], T]:
 
 def code_class(name: str) -> type[ChannelCode]:
     """The class registered as ``name`` (plugins included); :class:`UserError` if unknown or invalid."""
-    cls = CODES.get(name)
-    try:
-        _check_code_class(name, cls)
-    except TypeError as exc:
-        raise UserError(str(exc)) from None
+    cls = CODES.get_checked(name, _check_code_class)
     if not cls.name:  # a plug-in registered through its entry point, not the decorator
         cls.name = name
     return cls

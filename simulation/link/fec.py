@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import torch
 from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
@@ -96,15 +97,12 @@ class _SionnaCode(ChannelCode):
     settings_field: str = ""
 
     @classmethod
-    def from_config(cls, config: LinkConfig, *, device: str) -> "ChannelCode":
-        return cls(
-            rate=config.code_rate,
-            bits_per_symbol=config.bits_per_symbol,
-            max_block_size=config.max_block_size,
-            settings=getattr(config, cls.settings_field),
-            max_codewords_per_call=config.max_codewords_per_call,
-            device=device,
-        )
+    def config_options(cls, config: LinkConfig) -> dict[str, Any]:
+        return {
+            **super().config_options(config),
+            "settings": getattr(config, cls.settings_field),
+            "max_codewords_per_call": config.max_codewords_per_call,
+        }
 
 
 @register_code("ldpc")
