@@ -11,7 +11,8 @@
    run's 95 % interval. ``--order`` sets which runner prepares first.
 2. **Whole job, as subprocesses** (``--baseline-tree DIR``): wall time of the ``simulate`` command
    with the code in ``DIR`` (e.g. a checkout of the previous commit, made with ``git worktree add``)
-   and with this tree, alternated ``--repeats`` times, and their results tables compared.
+   and with this tree, alternated ``--repeats`` times, and their results tables compared. A
+   scenario of this repository runs in each tree's own version (the default job of each code).
 
 Timings vary on shared machines: compare within one run only. The in-process part also prints each
 runner's process CPU time (with one thread, less disturbed by other processes than wall time).
@@ -158,6 +159,17 @@ def simulate(tree: Path, scenario: str, out: Path, extra: list[str]) -> tuple[fl
         return seconds, list(csv.DictReader(handle))
 
 
+def scenario_in(tree: Path, scenario: str) -> str:
+    """``scenario``, or its copy in ``tree`` when it is a file of this repository (each tree runs its
+    own version of a shipped scenario, e.g. without fields the older code does not know)."""
+    path = Path(scenario)
+    try:
+        relative = path.relative_to(ROOT)
+    except ValueError:
+        return scenario
+    return str(tree / relative) if (tree / relative).is_file() else scenario
+
+
 def whole_job(args: argparse.Namespace) -> None:
     scenario = str(Path(args.scenario).resolve())
     extra = ["--num-images", str(args.num_images)] if args.num_images else []
@@ -168,7 +180,8 @@ def whole_job(args: argparse.Namespace) -> None:
         for repeat in range(args.repeats):
             names = list(trees) if repeat % 2 == 0 else list(trees)[::-1]
             for name in names:
-                seconds, rows = simulate(trees[name], scenario, Path(folder) / f"{name}-{repeat}".replace(" ", "_"), extra)
+                seconds, rows = simulate(trees[name], scenario_in(trees[name], scenario),
+                                         Path(folder) / f"{name}-{repeat}".replace(" ", "_"), extra)
                 times[name].append(seconds)
                 tables[name] = rows
                 print(f"  simulate with {name}: {seconds:.1f} s", flush=True)

@@ -7,8 +7,9 @@ content).
 ``--fast`` also times the teacher's inference copy (:func:`gosvae.teachers.inference.inference_teacher`,
 what ``simulate`` labels with), interleaved with the plain teacher, pass by pass, and prints the
 ratio. ``--clock cpu`` times the process's CPU time instead of wall time (with one thread, less
-disturbed by other processes on a shared machine). ``--bf16`` adds the fast copy under bfloat16 autocast.
-``--miou N`` scores the plain teacher, the fast copy (and with ``--bf16`` the bfloat16 one) on the
+disturbed by other processes on a shared machine). ``--bf16`` adds the fast copy under bfloat16 autocast;
+``--int8`` the int8 copy (:mod:`gosvae.teachers.quantized`, the calibration shipped in the zoo entry).
+``--miou N`` scores the plain teacher, the fast copy (and with ``--bf16`` / ``--int8`` those) on the
 first N ``synthetic-urban`` val scenes and prints each mIoU, the difference and the pixels whose
 label changed.
 
@@ -17,6 +18,7 @@ Usage::
     OMP_NUM_THREADS=1 python benchmarks/teacher_speed.py --teachers urban-unet urban-unet-l-cpu urban-unet-lh-cpu
     OMP_NUM_THREADS=1 python benchmarks/teacher_speed.py --teachers urban-unet-xlf8k-cpu --fast --bf16 --clock cpu --repeats 10
     OMP_NUM_THREADS=2 python benchmarks/teacher_speed.py --teachers urban-unet-xlf8k-cpu --fast --threads 2 --miou 100
+    OMP_NUM_THREADS=1 python benchmarks/teacher_speed.py --teachers urban-unet-xlf8k-cpu --int8 --repeats 10
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import torch
 
 from gosvae.teachers import load_teacher
 from gosvae.teachers.inference import inference_teacher, predict_labels
+from gosvae.teachers.quantized import zoo_int8_calibration
 
 
 def bf16(teacher: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -93,6 +96,7 @@ def main() -> None:
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall", help="wall time or the process's CPU time")
     parser.add_argument("--fast", action="store_true", help="also time the fast inference copy (interleaved)")
     parser.add_argument("--bf16", action="store_true", help="also the fast copy under bfloat16 autocast")
+    parser.add_argument("--int8", action="store_true", help="also the int8 copy (the calibration in the zoo entry)")
     parser.add_argument("--miou", type=int, default=0, metavar="N", help="score on N val scenes (plain, fast, bf16)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -102,12 +106,15 @@ def main() -> None:
         teacher = load_teacher(name)
         params = sum(p.numel() for p in teacher.parameters())
         predictors: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"plain": lambda x, t=teacher: _no_grad(t, x)}
-        if args.fast or args.bf16 or args.miou:
+        if args.fast or args.bf16 or args.int8 or args.miou:
             fast = inference_teacher(teacher)
             predictors["fast"] = lambda x, t=fast: predict_labels(t, x)
             if args.bf16:
                 predictors["fast bf16"] = bf16(fast)
-        timed = predictors if (args.fast or args.bf16) else {"plain": predictors["plain"]}
+            if args.int8:
+                int8 = inference_teacher(teacher, int8=zoo_int8_calibration(name))
+                predictors["int8"] = lambda x, t=int8: predict_labels(t, x)
+        timed = predictors if (args.fast or args.bf16 or args.int8) else {"plain": predictors["plain"]}
         times = time_interleaved(timed, image, warmup=args.warmup, repeats=args.repeats,
                                  clock=time.process_time if args.clock == "cpu" else time.perf_counter)
         plain = statistics.median(times["plain"])

@@ -196,6 +196,20 @@ def _decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate_int8(args: argparse.Namespace) -> int:
+    from gosvae.teachers.int8_calibration import calibrate_zoo_teacher
+
+    torch_threads(args.threads)
+    command = "gosvae " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["calibrate-int8"] else ""
+    report = calibrate_zoo_teacher(args.teacher, num_images=args.num_images, val_images=args.val_images, root=args.root,
+                                   write=args.write, command=command)
+    q = report.calibration.quality
+    print(f"{args.teacher}: int8 on {q['num_images']} {q['dataset']} scenes: mIoU {q['miou_int8']:.6f} against "
+          f"{q['miou_float32']:.6f} in float32 ({q['miou_change']:+.6f}); {q['labels_changed']} of {q['pixels']} labels changed")
+    print(f"written into {report.written}" if report.written else "not written (add --write to store it in the zoo entry)")
+    return 0
+
+
 def torch_threads(threads: int | None) -> None:
     if threads:
         import torch
@@ -215,6 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (overrides run.num_threads)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (overrides run.device)")
     p.set_defaults(func=_train)
+    p = sub.add_parser("calibrate-int8", help="calibrate a zoo teacher's int8 copy (simulate's teacher_precision: int8)")
+    p.add_argument("teacher", help="zoo teacher (urban-unet architecture), e.g. urban-unet-xlf8k-cpu")
+    p.add_argument("--num-images", type=int, default=32, help="calibration images: the first N of its training split (default: 32)")
+    p.add_argument("--val-images", type=int, default=100, help="validation scenes on which float32 and int8 are compared (default: 100)")
+    p.add_argument("--root", default=None, help="dataset root folder (real datasets)")
+    p.add_argument("--write", action="store_true", help="store the calibration in the teacher's zoo entry (int8_calibration)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.set_defaults(func=_calibrate_int8)
     p = sub.add_parser("zoo", help="list the pretrained models")
     p.add_argument("-v", "--verbose", action="store_true", help="also show config, command and data")
     p.set_defaults(func=_zoo)

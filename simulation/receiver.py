@@ -45,9 +45,10 @@ import torch
 from gosvae.codecs import Codec, DecodedBatch
 from gosvae.teachers.base import Teacher
 from gosvae.teachers.inference import inference_teacher, predict_labels
+from gosvae.teachers.quantized import Int8Calibration, int8_unavailable_reason
 from simulation.scores import ImageScores, score_images
 
-__all__ = ["LabelCache", "Receiver", "ReceiverWork", "RunCounters", "packets_key", "pixels_key"]
+__all__ = ["LabelCache", "Receiver", "ReceiverWork", "RunCounters", "packets_key", "pixels_key", "teacher_precision_used"]
 
 #: Entries kept by each cache (least recently used dropped first): labels ~128 KB, scores ~6 KB each at 19 classes.
 DEFAULT_MAX_LABELS = 512
@@ -70,6 +71,23 @@ def pixels_key(image: torch.Tensor) -> bytes:
     digest = hashlib.blake2b(f"{array.dtype}{array.shape}".encode(), digest_size=16)
     digest.update(array.tobytes())
     return digest.digest()
+
+
+def teacher_precision_used(requested: str, *, device: str) -> tuple[str, str | None]:
+    """The precision the receiver's teacher runs in for a scenario's ``teacher_precision``, and a
+    one-line note when it is not the one requested.
+
+    ``int8`` runs on the CPU with PyTorch's oneDNN int8 kernels; on another device, or without
+    them, the teacher runs in float32 (the note says why). ``float32`` is always float32.
+    """
+    if requested != "int8":
+        return "float32", None
+    if torch.device(device).type != "cpu":
+        return "float32", f"teacher_precision: int8 runs on the CPU; the teacher runs in float32 on {device}"
+    reason = int8_unavailable_reason()
+    if reason is not None:
+        return "float32", f"teacher_precision: int8 is unavailable ({reason}); the teacher runs in float32"
+    return "int8", None
 
 
 class _LRU(OrderedDict):
@@ -211,6 +229,9 @@ class Receiver:
     fast_teacher : bool
         Label with :func:`~gosvae.teachers.inference.inference_teacher` (same labels to float32
         rounding) on ``workers`` threads; ``False``: ``teacher.predict`` itself, in this thread.
+    int8 : Int8Calibration | None
+        Label with the teacher's int8 copy (:mod:`gosvae.teachers.quantized`) calibrated so, on
+        ``workers`` threads (see :func:`teacher_precision_used`); ``None``: float32.
     workers : int | None
         With ``fast_teacher`` on the CPU: teacher passes run side by side on this many threads, each
         pass on one core (``None``: ``torch.get_num_threads()``). Passes on one core scale across
@@ -219,8 +240,10 @@ class Receiver:
     """
 
     def __init__(self, teacher: Teacher, *, images: torch.Tensor, labels: torch.Tensor, device: str = "cpu",
-                 batch_size: int = 1, reuse: bool = True, fast_teacher: bool = True, workers: int | None = None) -> None:
-        self.teacher = inference_teacher(teacher) if fast_teacher else teacher
+                 batch_size: int = 1, reuse: bool = True, fast_teacher: bool = True, workers: int | None = None,
+                 int8: Int8Calibration | None = None) -> None:
+        fast_teacher = fast_teacher or int8 is not None
+        self.teacher = inference_teacher(teacher, int8=int8) if fast_teacher else teacher
         self.images, self.labels = images, labels
         self.device, self.batch_size, self.reuse = device, int(batch_size), bool(reuse)
         on_cpu = torch.device(device).type == "cpu"

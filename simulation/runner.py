@@ -27,7 +27,6 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any, Iterator
 
 import torch
@@ -36,8 +35,9 @@ from tqdm import tqdm
 from gosvae.codecs import Bitstream, Codec, build_codec
 from gosvae.errors import UserError
 from gosvae.labels import LabelMapping, dataset_class_names, label_space_of, scoring_teacher
+from gosvae.teachers.quantized import Int8Calibration, zoo_int8_calibration
 from simulation.link import Link, LinkStats
-from simulation.receiver import Receiver, RunCounters
+from simulation.receiver import Receiver, RunCounters, teacher_precision_used
 from simulation.scenario import CodecSection, LoadedScenario
 from simulation.scores import ImageScores, aggregate_scores
 from simulation.sweep import SweepPoint, resolve_channel, resolve_link
@@ -216,7 +216,7 @@ class Runner:
         with self._stage("teacher_reference"):
             self.receiver = Receiver(self.teacher, images=self.images, labels=self.labels, device=self.device,
                                      batch_size=self.batch_size, reuse=self.reuse and self.reuse_repeats,
-                                     fast_teacher=self.fast_teacher)
+                                     fast_teacher=self.fast_teacher, int8=self.int8_calibration())
             self.teacher_labels = self.receiver.teacher_labels
         # entries matching another entry's payload come after the others (a match never chains)
         order = sorted(codecs, key=lambda label: self.loaded.codec(label).rate is not None and self.loaded.codec(label).rate.match is not None)
@@ -232,6 +232,12 @@ class Runner:
             clean = self._decode_and_score(label, codec, [s.packets for s in streams], list(range(len(streams))), stage="clean_")
             self.codecs[label] = PreparedCodec(section, codec, streams, clean, aggregate_scores(clean), budgets)
         self.codecs = {label: self.codecs[label] for label in codecs}  # scenario order
+
+    def int8_calibration(self) -> Int8Calibration | None:
+        """The int8 calibration the receiver's teacher uses (``teacher_precision`` resolved on this
+        device by :func:`~simulation.receiver.teacher_precision_used`), ``None`` for float32."""
+        used, _ = teacher_precision_used(self.scenario.teacher_precision, device=self.device)
+        return zoo_int8_calibration(self.scenario.teacher) if used == "int8" else None
 
     @property
     def label_space_text(self) -> str:

@@ -16,6 +16,7 @@ Format
     seed: 1234                      # every point's channel randomness derives from it
     dataset: {name: synthetic-urban, split: val, num_images: 16, size: [256, 512], root: null}
     teacher: urban-unet-xlf8k-cpu   # zoo name or local transformers folder (this is the default)
+    teacher_precision: float32      # or int8: the teacher's int8 copy (zoo teachers with a calibration)
     codecs:                         # one curve each (simulate --list-codecs lists codecs and params)
       - codec: vqvae                # a registered codec (plug-ins included)
         params: {model: gos-vae-star-r4, coder: range, rows_per_slice: 4}   # checked by its Params
@@ -49,7 +50,7 @@ import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -214,6 +215,9 @@ class Scenario(_Section):
     seed: int = Field(0, ge=0, le=2**63 - 1)
     dataset: DatasetSection = DatasetSection()
     teacher: str = DEFAULT_TEACHER
+    # Arithmetic of the receiver's teacher: float32, or int8 (a zoo urban-unet teacher with an int8
+    # calibration, on a CPU with PyTorch's oneDNN int8 kernels; elsewhere float32, with a note).
+    teacher_precision: Literal["float32", "int8"] = "float32"
     # How the teacher's classes map onto the dataset's for scoring: a mapping file, a shipped
     # mapping name (cityscapes-19_to_camvid-11) or "identity"; null: the identity for equal label
     # spaces, else the mapping shipped for the pair (none → an error before anything runs).
@@ -267,9 +271,9 @@ class LoadedScenario:
     def resolved(self) -> dict[str, Any]:
         """The scenario with every default filled in and the sweep expanded (plain YAML types).
 
-        One exception: ``link.receiver`` is left out while it is the default (perfect CSI), so
-        that the resolved scenario of a run from before that section existed still matches on
-        ``--resume``."""
+        Two exceptions: ``link.receiver`` is left out while it is the default (perfect CSI), and
+        ``teacher_precision`` while it is float32, so that the resolved scenario of a run from
+        before those fields existed still matches on ``--resume``."""
         from channels import channel_class
 
         s = self.scenario
@@ -277,12 +281,14 @@ class LoadedScenario:
         link = s.link.model_dump(mode="json")
         if s.link.receiver == ReceiverSettings():  # the default is left out, so runs from before it existed resume
             del link["receiver"]
+        precision = {} if s.teacher_precision == "float32" else {"teacher_precision": s.teacher_precision}
         return {
             "name": s.name,
             "description": s.description,
             "seed": s.seed,
             "dataset": s.dataset.model_dump(mode="json"),
             "teacher": s.teacher,
+            **precision,
             "codecs": [_resolved_codec(c) for c in s.codecs],
             "link": link,
             "channel": {"model": s.channel.model, "params": params},

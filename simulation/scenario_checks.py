@@ -281,11 +281,21 @@ def check_models(scenario: "Scenario", *, source: str) -> None:
         if entry.kind != "teacher":
             raise ConfigError(f"{source}: teacher: zoo model {short_repr(teacher)} is a {entry.kind}, not a teacher")
         check_label_spaces(scenario, source=source)
+        if scenario.teacher_precision == "int8":
+            from gosvae.teachers.quantized import zoo_int8_calibration
+
+            try:
+                zoo_int8_calibration(teacher)
+            except UserError as exc:
+                raise ConfigError(f"{source}: teacher_precision: {exc}") from None
         multiple = getattr(TEACHERS.get(entry.arch), "downsampling", 1) if entry.arch in TEACHERS else 1
         if size is not None and (size[0] % multiple or size[1] % multiple):
             raise ConfigError(
                 f"{source}: dataset.size: teacher {short_repr(teacher)} needs height and width divisible by {multiple}, got {size}"
             )
+    elif scenario.teacher_precision == "int8":
+        raise ConfigError(f"{source}: teacher_precision: int8 needs a zoo teacher with an int8 calibration, not the "
+                          f"folder {short_repr(teacher)}; use float32")
     for i, codec in enumerate(scenario.codecs):
         built = build_entry_codec(codec, index=i, source=source)
         multiple = built.size_multiple()

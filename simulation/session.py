@@ -52,6 +52,8 @@ from simulation.results import (
     snr_definition_text,
     write_row_hashes,
 )
+from gosvae.teachers.quantized import zoo_int8_calibration
+from simulation.receiver import teacher_precision_used
 from simulation.runner import DEFAULT_BATCH_SIZE
 from simulation.scenario import LoadedScenario, load_scenario
 from simulation.sweep import SweepPoint, resolve_link
@@ -91,8 +93,8 @@ def run_session(
     (:func:`simulation.executors.make_executor`; ``executor_options`` go to the executor class).
     """
     loaded = load_scenario(scenario_path, num_images=num_images, allow_large=allow_large)
-    plan = _plan_session(loaded, out=out, resume=resume, max_points=max_points)
-    _announce(plan)
+    plan = _plan_session(loaded, out=out, resume=resume, max_points=max_points, device=device)
+    _announce(plan, device=device)
     runner_options = {"reuse": reuse, "device": device, "batch_size": batch_size, "progress": progress}
     with _prepared_executor(plan, executor, runner_options, address=address, workers=workers,
                             options=executor_options) as runner:
@@ -124,7 +126,8 @@ class _Plan:
         return self.loaded.points
 
 
-def _plan_session(loaded: LoadedScenario, *, out: str | None, resume: bool, max_points: int | None) -> _Plan:
+def _plan_session(loaded: LoadedScenario, *, out: str | None, resume: bool, max_points: int | None,
+                  device: str = "cpu") -> _Plan:
     """Check the output folder (a non-empty one needs ``resume``), read the rows a resumed run
     already has (checked: same scenario, same model weights, rows as written) and choose the
     points to run (at most ``max_points``)."""
@@ -132,7 +135,7 @@ def _plan_session(loaded: LoadedScenario, *, out: str | None, resume: bool, max_
     check_out_dir(out_dir, resume=resume)
     resolved = loaded.resolved()
     columns = result_columns(loaded.swept_paths)
-    weights = model_weights(loaded)
+    weights = model_weights(loaded, device=device)
     done, adopt = _done_rows(loaded, out_dir, resolved, columns, weights) if resume else ([], None)
     done_keys = {r["key"] for r in done}
     todo = [p for p in loaded.points if p.key not in done_keys]
@@ -184,18 +187,25 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return previous if isinstance(previous, dict) else {}
 
 
-def model_weights(loaded: LoadedScenario) -> dict[str, Any]:
+def model_weights(loaded: LoadedScenario, *, device: str = "cpu") -> dict[str, Any]:
     """What the manifest records about the models' weights (``model_weights``):
-    ``{"teacher": {"model": SPEC, "sha256": HEX}, "codecs": {LABEL: {"model": SPEC, "sha256": HEX}}}``.
+    ``{"teacher": {"model": SPEC, "sha256": HEX, "precision": P}, "codecs": {LABEL: {"model": SPEC, "sha256": HEX}}}``.
 
     A zoo entry's hash is its ``weights_sha256`` (the SHA-256 of its weights file, computed here for
     an entry written before hashes existed); a teacher folder (transformers checkpoint) hashes its
-    weight files together; a codec without a model (jpeg, ...) is left out.
+    weight files together; a codec without a model (jpeg, ...) is left out. ``precision`` is the
+    precision the teacher runs in on ``device`` (:func:`~simulation.receiver.teacher_precision_used`);
+    with int8, ``int8_calibration_sha256`` hashes the calibration it uses.
     """
     from gosvae.codecs import codec_class
 
     teacher = loaded.scenario.teacher
-    found: dict[str, Any] = {"teacher": {"model": teacher, "sha256": _spec_sha256(teacher, kind="teacher")}, "codecs": {}}
+    precision, _ = teacher_precision_used(loaded.scenario.teacher_precision, device=device)
+    found: dict[str, Any] = {"teacher": {"model": teacher, "sha256": _spec_sha256(teacher, kind="teacher"), "precision": precision},
+                             "codecs": {}}
+    if precision == "int8":
+        calibration = json.dumps(zoo_int8_calibration(teacher).to_json()["qparams"], sort_keys=True)
+        found["teacher"]["int8_calibration_sha256"] = hashlib.sha256(calibration.encode()).hexdigest()
     for codec in loaded.scenario.codecs:
         params = codec_class(codec.codec).Params(**codec.params)
         model = getattr(params, "model", None)
@@ -236,6 +246,12 @@ def _check_weights(out_dir: Path, recorded: Any, current: dict[str, Any]) -> Non
         if isinstance(then_hash, str) and then_hash != now["sha256"]:
             raise UserError(f"--resume: {what} (model {now['model']}) has other weights than the run in {out_dir} "
                             f"(sha256 {now['sha256'][:8]}… vs {then_hash[:8]}…); use a new --out")
+    then, now = recorded.get("teacher"), current["teacher"]
+    if isinstance(then, dict) and isinstance(then.get("sha256"), str):  # runs from before precisions were recorded: float32
+        for key, default in (("precision", "float32"), ("int8_calibration_sha256", None)):
+            if then.get(key, default) != now.get(key, default):
+                raise UserError(f"--resume: the teacher runs with {key} {now.get(key, default)} here, the run in {out_dir} "
+                                f"had {str(then.get(key, default))[:16]}; resume on the same kind of machine or use a new --out")
 
 
 @contextmanager
@@ -250,9 +266,13 @@ def _prepared_executor(plan: _Plan, executor: str, runner_options: dict[str, Any
         yield runner
 
 
-def _announce(plan: _Plan) -> None:
-    """Print the session's first line: points, codecs, images, points already done, output folder."""
+def _announce(plan: _Plan, *, device: str = "cpu") -> None:
+    """Print the session's first line: points, codecs, images, points already done, output folder;
+    and a note on stderr when the teacher runs in another precision than the scenario asks."""
     scenario, points, done = plan.loaded.scenario, plan.points, plan.done
+    _, note = teacher_precision_used(scenario.teacher_precision, device=device)
+    if note is not None:
+        print(f"note: {note}", file=sys.stderr, flush=True)
     print(
         f"simulate {scenario.name}: {len(points)} points ({len(scenario.codecs)} codec(s) x "
         f"{len(points) // len(scenario.codecs)} settings), {scenario.dataset.num_images} images"

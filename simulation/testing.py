@@ -1,6 +1,7 @@
 """Tiny random models and scenarios for tests and quick trials of ``simulate`` (no training needed).
 
-:func:`write_tiny_zoo` saves a tiny random teacher (``urban-unet`` with 4-channel stages) and tiny
+:func:`write_tiny_zoo` saves a tiny random teacher (``urban-unet`` with 4-channel stages, with an int8
+calibration) and tiny
 random VQ-VAE codecs as zoo entries in a folder; put that folder in ``GOSVAE_ZOO_PATH`` and
 scenarios can name them. Their scores mean nothing, but every stage of the pipeline runs for real.
 
@@ -21,7 +22,7 @@ from typing import Any, Sequence
 
 import torch
 
-__all__ = ["tiny_scenario", "write_tiny_zoo"]
+__all__ = ["tiny_scenario", "tiny_urban_unet", "write_tiny_zoo"]
 
 TINY_TEACHER = "tiny-teacher"
 TINY_CODECS = ("tiny-codec-r4", "tiny-codec-r8")
@@ -46,14 +47,18 @@ def _write(directory: Path) -> dict[str, Any]:
 
     common = {"config": "(tiny random model for tests)", "command": "simulation.testing.write_tiny_zoo",
               "data": {}, "steps": 0, "quality": {}}
+    from gosvae.teachers.quantized import ZOO_FIELD, calibrate_int8
+
     teacher = colour_teacher()
-    save_zoo_entry(
-        state_dict=teacher.state_dict(),
-        metadata={"name": TINY_TEACHER, "kind": "teacher", "arch": "urban-unet", "arch_config": teacher.config, **common},
-        directory=directory,
-    )
     calibration = build_dataset(name="synthetic-urban", split="train", num_images=2, size=(32, 64))
     images = torch.stack([calibration[i][0] for i in range(len(calibration))])
+    int8 = calibrate_int8(teacher, [images], data={"dataset": "synthetic-urban/train", "num_images": 2, "size": [32, 64]})
+    save_zoo_entry(
+        state_dict=teacher.state_dict(),
+        metadata={"name": TINY_TEACHER, "kind": "teacher", "arch": "urban-unet", "arch_config": teacher.config, **common,
+                  ZOO_FIELD: int8.to_json()},
+        directory=directory,
+    )
     for name in TINY_CODECS:
         model = tiny_codec_model(ratio=int(name.rsplit("-r", 1)[1]), calibration=images)
         save_zoo_entry(
@@ -62,6 +67,29 @@ def _write(directory: Path) -> dict[str, Any]:
             directory=directory,
         )
     return {"teacher": TINY_TEACHER, "codecs": list(TINY_CODECS)}
+
+
+def tiny_urban_unet(*, flip: bool, seed: int = 0, widths: Sequence[int] = (4, 6, 8, 8),
+                    statistics_images: torch.Tensor | None = None) -> torch.nn.Module:
+    """A tiny frozen urban-unet (5 classes) with residual blocks everywhere, a logit bias and
+    non-trivial batch norms: random scales and shifts, running statistics of ``statistics_images``
+    (default: 4 random 32x48 images), so that folding them into the convolutions is tested."""
+    from gosvae.teachers import UrbanUNet
+
+    torch.manual_seed(seed)
+    net = UrbanUNet(num_classes=5, widths=tuple(widths), encoder_res_blocks=(1, 0, 1, 1), decoder_res_blocks=(1, 0, 1),
+                    head_res_blocks=2, logit_bias=[0.3, -0.2, 0.0, 0.1, -0.4], test_time_flip=flip)
+    g = torch.Generator().manual_seed(seed + 1)
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in norms:
+        m.weight.data = torch.rand(m.num_features, generator=g) + 0.5  # the residual blocks' last BN starts at 0
+        m.bias.data = torch.randn(m.num_features, generator=g) * 0.3
+        m.momentum, m.training = None, True  # running statistics = those of the batch below
+    with torch.no_grad():
+        net.single_view_logits(torch.rand(4, 3, 32, 48, generator=g) if statistics_images is None else statistics_images)
+    for m in norms:
+        m.training = False
+    return net.freeze()
 
 
 @torch.no_grad()

@@ -29,33 +29,49 @@ tensor(0)
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from gosvae.errors import UserError
 from gosvae.teachers.base import Teacher
 from gosvae.teachers.urban_unet import UrbanUNet, _DecoderStage, _ResidualBlock
 
-__all__ = ["FastUrbanUNet", "inference_teacher", "predict_labels"]
+if TYPE_CHECKING:  # pragma: no cover
+    from gosvae.teachers.quantized import Int8Calibration
+
+__all__ = ["FastUrbanUNet", "folded_copy", "inference_teacher", "predict_labels"]
 
 
-def inference_teacher(teacher: Teacher) -> Teacher:
+def inference_teacher(teacher: Teacher, *, int8: "Int8Calibration | None" = None) -> Teacher:
     """A teacher computing ``teacher``'s labels faster (see the module docstring); ``teacher`` is not modified.
 
-    Input: a frozen :class:`Teacher`. Output: a frozen :class:`Teacher` with the same
-    ``num_classes``, ``class_names`` and label space, on the same device.
+    Input: a frozen :class:`Teacher`; ``int8``: the calibration of its int8 copy
+    (:class:`~gosvae.teachers.quantized.QuantizedUrbanUNet`, labels within the calibration's
+    measured tolerance instead of float32 rounding). Output: a frozen :class:`Teacher` with the
+    same ``num_classes``, ``class_names`` and label space, on the same device. Raises
+    :class:`UserError` when ``int8`` is given for a teacher that is not an ``urban-unet``.
     """
     from gosvae.labels.scoring import MappedTeacher
 
+    if isinstance(teacher, MappedTeacher):
+        inner = inference_teacher(teacher.teacher, int8=int8)
+        return teacher if inner is teacher.teacher else MappedTeacher(inner, teacher.mapping).freeze()
+    if int8 is not None:
+        from gosvae.teachers.quantized import QuantizedUrbanUNet
+
+        if isinstance(teacher, QuantizedUrbanUNet):
+            return teacher
+        if not isinstance(teacher, UrbanUNet):
+            raise UserError(f"int8 teacher: only urban-unet teachers have an int8 copy, not {type(teacher).__name__}")
+        return QuantizedUrbanUNet(teacher, int8)
     if isinstance(teacher, FastUrbanUNet):
         return teacher
     if isinstance(teacher, UrbanUNet):
         return FastUrbanUNet(teacher)
-    if isinstance(teacher, MappedTeacher):
-        inner = inference_teacher(teacher.teacher)
-        return teacher if inner is teacher.teacher else MappedTeacher(inner, teacher.mapping).freeze()
     return teacher
 
 
@@ -88,6 +104,18 @@ def _fold_sequential(seq: nn.Sequential) -> None:
             _fold_sequential(module)
 
 
+def folded_copy(source: UrbanUNet) -> UrbanUNet:
+    """A copy of ``source`` with every batch norm folded into its convolution (an ``nn.Identity``
+    in its place), residual blocks as :class:`_FoldedResidual`, ReLUs in place; ``source`` is left as it was."""
+    net = copy.deepcopy(source)
+    for part in (net.enc0, net.enc1, net.enc2, net.enc3, net.head, net.head_refine):
+        _fold_sequential(part)
+    for stage in (net.dec2, net.dec1, net.dec0):
+        _fold_sequential(stage.fuse)
+        _fold_sequential(stage.refine)
+    return net
+
+
 class _FoldedResidual(nn.Module):
     """A folded :class:`_ResidualBlock`: ``relu_(body(x) += x)``, the same sum as ``relu(x + body(x))``."""
 
@@ -116,12 +144,7 @@ class FastUrbanUNet(Teacher):
 
     def __init__(self, source: UrbanUNet) -> None:
         super().__init__(mean=source.mean.flatten().tolist(), std=source.std.flatten().tolist())
-        net = copy.deepcopy(source)
-        for part in (net.enc0, net.enc1, net.enc2, net.enc3, net.head, net.head_refine):
-            _fold_sequential(part)
-        for stage in (net.dec2, net.dec1, net.dec0):
-            _fold_sequential(stage.fuse)
-            _fold_sequential(stage.refine)
+        net = folded_copy(source)
         self.net = net.to(memory_format=torch.channels_last)
         classifier = net.head[1]
         # (C, m) weight and (m,) bias of the 1x1 classifier, logit bias included: one matmul on NHWC features

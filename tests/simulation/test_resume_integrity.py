@@ -61,7 +61,7 @@ def test_manifest_records_weights_and_row_hashes(partial_run):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["row_hashes"] == ROW_HASHES
     weights = manifest["model_weights"]
-    assert weights["teacher"] == {"model": TINY_TEACHER, "sha256": get_entry(TINY_TEACHER).weights_sha256}
+    assert weights["teacher"] == {"model": TINY_TEACHER, "sha256": get_entry(TINY_TEACHER).weights_sha256, "precision": "float32"}
     assert weights["codecs"] == {LABEL: {"model": CODEC, "sha256": get_entry(CODEC).weights_sha256}}
     rows = (out / "results.csv").read_text().splitlines()[1:]
     assert (out / ROW_HASHES).read_text().splitlines() == [

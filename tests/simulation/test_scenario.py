@@ -56,7 +56,7 @@ MODULATIONS = "'bpsk', 'qpsk', '16qam', '64qam', '256qam' or '1024qam'"
 # (case id, scenario dict or raw text, expected message after "error: "; {file} is the path)
 CASES = [
     ("unknown-top-level-key", _with({"nmae": "x"}),
-     "{file}: nmae: unknown field (known: name, description, seed, dataset, teacher, label_mapping, codecs, link, channel, sweep)"),
+     "{file}: nmae: unknown field (known: name, description, seed, dataset, teacher, teacher_precision, label_mapping, codecs, link, channel, sweep)"),
     ("unknown-link-key", _with({"link/modulaton": "qpsk"}), "{file}: link.modulaton: unknown field (known: " + LINK_FIELDS + ")"),
     ("link-rate-too-high", _with({"link/rate": 1.5}), "{file}: link.rate: must be within [0.2, 0.925] for code 'ldpc', got 1.5"),
     ("bad-modulation", _with({"link/modulation": "17qam"}), "{file}: link.modulation: must be " + MODULATIONS + ", got '17qam'"),

@@ -13,25 +13,11 @@ from gosvae.teachers import UrbanUNet
 from gosvae.teachers.inference import FastUrbanUNet, inference_teacher, predict_labels
 from simulation.receiver import LabelCache, Receiver, packets_key, pixels_key
 from simulation.scores import score_images
+from simulation.testing import tiny_urban_unet
 
 
 def _teacher(*, flip: bool, seed: int = 0) -> UrbanUNet:
-    """A tiny urban-unet with residual blocks everywhere, batch-norm statistics of random images
-    (non-trivial folds) and a logit bias."""
-    torch.manual_seed(seed)
-    net = UrbanUNet(num_classes=5, widths=(4, 6, 8, 8), encoder_res_blocks=(1, 0, 1, 1), decoder_res_blocks=(1, 0, 1),
-                    head_res_blocks=2, logit_bias=[0.3, -0.2, 0.0, 0.1, -0.4], test_time_flip=flip)
-    g = torch.Generator().manual_seed(seed + 1)
-    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    for m in norms:
-        m.weight.data = torch.rand(m.num_features, generator=g) + 0.5  # the residual blocks' last BN starts at 0
-        m.bias.data = torch.randn(m.num_features, generator=g) * 0.3
-        m.momentum, m.training = None, True  # running statistics = those of the batch below
-    with torch.no_grad():
-        net.single_view_logits(torch.rand(4, 3, 32, 48, generator=g))
-    for m in norms:
-        m.training = False
-    return net.freeze()
+    return tiny_urban_unet(flip=flip, seed=seed)
 
 
 def _assert_same_labels(fast: torch.Tensor, plain: torch.Tensor, probs: torch.Tensor) -> None:
