@@ -257,7 +257,7 @@ def calibrate_int8(teacher: UrbanUNet, images: Iterable[torch.Tensor], *, data: 
             views = torch.cat([x, x.flip(-1)]) if teacher.test_time_flip else x
             prepared(teacher.normalize(views), views)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*", category=UserWarning)
         qparams = _activation_qparams(_convert(prepared))
     return Int8Calibration(qparams, data=dict(data or {}), command=command)
 
@@ -282,7 +282,11 @@ class QuantizedUrbanUNet(FastUrbanUNet):
         prepared = _prepared(source, calibrating=False)
         with torch.inference_mode():  # observers need one pass before conversion; its values are replaced
             prepared(torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32))
-        self.graph = _convert(prepared)
+        with warnings.catch_warnings():
+            # PyTorch warns (once) that its quantized tensor types are deprecated (see the module docstring)
+            warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*", category=UserWarning)
+            self.graph = _convert(prepared)
+            self.graph(torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32))
         _set_activation_qparams(self.graph, calibration.qparams, where="int8 teacher")
         self.calibration = calibration
 
