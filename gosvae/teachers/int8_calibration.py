@@ -72,7 +72,11 @@ def _training_data(entry: Any, *, root: str | None) -> dict[str, Any]:
     size = train.get("size")
     if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and 16 <= v <= 4096 for v in size)):
         raise UserError(f"zoo entry {entry.name}: data.train.size: expected [H, W] within [16, 4096], got {str(size)[:40]}")
-    return {"name": train["name"], "root": root or train.get("root"), "seed": int(train.get("seed") or 0), "size": size}
+    if root is None and isinstance(train.get("root"), str):  # e.g. ${CAMVID_ROOT:-../shared/datasets/camvid}
+        from gosvae.datasets.roots import expand_root
+
+        root = expand_root(train["root"], field=f"zoo entry {entry.name}: data.train.root (or --root)")
+    return {"name": train["name"], "root": root, "seed": int(train.get("seed") or 0), "size": size}
 
 
 def calibrate_zoo_teacher(name: str, *, num_images: int = 32, val_images: int = 100, root: str | None = None,
