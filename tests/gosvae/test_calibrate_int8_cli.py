@@ -29,6 +29,8 @@ def zoo(tmp_path_factory) -> Path:
     train = {"train": {"name": "synthetic-urban", "split": "train", "root": None, "num_images": 4, "size": [32, 64], "seed": 0}}
     save_zoo_entry(state_dict=teacher.state_dict(), directory=folder, metadata={"name": NAME, "data": train, **common})
     save_zoo_entry(state_dict=teacher.state_dict(), directory=folder, metadata={"name": "no-data-teacher", "data": {}, **common})
+    camvid = {"train": {"name": "camvid", "split": "train", "root": "${GOSVAE_TEST_UNSET_ROOT}", "size": [32, 64], "seed": 0}}
+    save_zoo_entry(state_dict=teacher.state_dict(), directory=folder, metadata={"name": "root-teacher", "data": camvid, **common})
     return folder
 
 
@@ -70,8 +72,10 @@ def test_write_stores_a_loadable_calibration_and_keeps_the_weights(zoo_copy, cap
     (["no-data-teacher"], "zoo entry no-data-teacher: data.train does not name the dataset it was trained on"),
     ([NAME, "--num-images", "0"], "--num-images: expected 1 to 10000, got 0"),
     (["nope"], "no model 'nope' in the zoo"),
+    (["root-teacher"], "zoo entry root-teacher: data.train.root (or --root): environment variable GOSVAE_TEST_UNSET_ROOT is not set"),
 ])
-def test_bad_requests_fail_in_one_line(zoo_copy, capsys, argv, message):
+def test_bad_requests_fail_in_one_line(zoo_copy, capsys, monkeypatch, argv, message):
+    monkeypatch.delenv("GOSVAE_TEST_UNSET_ROOT", raising=False)
     assert main(["calibrate-int8", *argv]) != 0
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and "Traceback" not in err
