@@ -142,6 +142,11 @@ class Runner:
         image at batch 1 vs 8). Larger batches pay off on a GPU.
     progress : bool | None
         Show tqdm bars; ``None``: only on a terminal.
+    teacher_precision : str | None
+        The precision the receiver's teacher runs in, as chosen for the run ("float32" or
+        "int8"; a worker that cannot run int8 then stops with a one-line error); ``None``: the
+        scenario's ``teacher_precision`` resolved on this machine
+        (:func:`~simulation.receiver.teacher_precision_used`).
     """
 
     def __init__(
@@ -154,8 +159,10 @@ class Runner:
         device: str = "cpu",
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: bool | None = None,
+        teacher_precision: str | None = None,
     ) -> None:
         self.loaded = loaded
+        self.teacher_precision = teacher_precision
         self.scenario = loaded.scenario
         self.reuse = reuse
         self.reuse_repeats = reuse_repeats
@@ -234,10 +241,12 @@ class Runner:
         self.codecs = {label: self.codecs[label] for label in codecs}  # scenario order
 
     def int8_calibration(self) -> Int8Calibration | None:
-        """The int8 calibration the receiver's teacher uses (``teacher_precision`` resolved on this
-        device by :func:`~simulation.receiver.teacher_precision_used`), ``None`` for float32."""
-        used, _ = teacher_precision_used(self.scenario.teacher_precision, device=self.device)
-        return zoo_int8_calibration(self.scenario.teacher) if used == "int8" else None
+        """The int8 calibration the receiver's teacher uses, ``None`` for float32 (see ``teacher_precision``)."""
+        used, note = teacher_precision_used(self.scenario.teacher_precision, device=self.device)
+        wanted = self.teacher_precision or used
+        if wanted == "int8" and used != "int8":
+            raise UserError(f"this run's teacher runs in int8, which is not possible here ({note})")
+        return zoo_int8_calibration(self.scenario.teacher) if wanted == "int8" else None
 
     @property
     def label_space_text(self) -> str:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from gosvae.errors import UserError
+from gosvae.teachers.quantized import zoo_int8_calibration
 from simulation.executors import make_executor, sort_results_csv
 from simulation.plots import write_plots
 from simulation.progress import track_points
@@ -52,7 +53,6 @@ from simulation.results import (
     snr_definition_text,
     write_row_hashes,
 )
-from gosvae.teachers.quantized import zoo_int8_calibration
 from simulation.receiver import teacher_precision_used
 from simulation.runner import DEFAULT_BATCH_SIZE
 from simulation.scenario import LoadedScenario, load_scenario
@@ -95,7 +95,9 @@ def run_session(
     loaded = load_scenario(scenario_path, num_images=num_images, allow_large=allow_large)
     plan = _plan_session(loaded, out=out, resume=resume, max_points=max_points, device=device)
     _announce(plan, device=device)
-    runner_options = {"reuse": reuse, "device": device, "batch_size": batch_size, "progress": progress}
+    # the precision chosen here (and recorded in the manifest) is the one every worker must use
+    runner_options = {"reuse": reuse, "device": device, "batch_size": batch_size, "progress": progress,
+                      "teacher_precision": plan.weights["teacher"]["precision"]}
     with _prepared_executor(plan, executor, runner_options, address=address, workers=workers,
                             options=executor_options) as runner:
         writer, manifest = _start_files(plan, runner, resume=resume, scenario_path=scenario_path, device=device,

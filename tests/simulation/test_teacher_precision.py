@@ -111,3 +111,17 @@ def test_resuming_in_another_precision_is_refused(runs, tmp_path, monkeypatch, c
     assert main([str(scenario), "--out", str(out), "--resume"]) != 0
     err = capsys.readouterr().err
     assert "--resume: the teacher runs with precision float32 here, the run in" in err and "had int8" in err
+
+
+def test_a_worker_that_cannot_run_the_runs_int8_teacher_stops(monkeypatch):
+    from gosvae.errors import UserError
+    from simulation.runner import Runner
+
+    loaded = validate_scenario(_scenario(teacher_precision="int8"), source="s.yaml")
+    assert Runner(loaded, teacher_precision="int8").int8_calibration() is not None
+    assert Runner(loaded, teacher_precision="float32").int8_calibration() is None  # the run chose float32
+    monkeypatch.setattr(receiver_module, "int8_unavailable_reason", lambda: "no engine here")
+    assert Runner(loaded).int8_calibration() is None  # deciding alone: float32
+    with pytest.raises(UserError, match=r"^this run's teacher runs in int8, which is not possible here \(teacher_precision: "
+                                        r"int8 is unavailable \(no engine here\); the teacher runs in float32\)$"):
+        Runner(loaded, teacher_precision="int8").int8_calibration()
