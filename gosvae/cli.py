@@ -85,6 +85,11 @@ def _zoo(args: argparse.Namespace) -> int:
         print(f"{e.name:24s} {e.kind:8s} {e.arch:12s} steps {e.steps:<6d} {quality}")
         if args.verbose:
             print(f"    config: {e.config}\n    command: {e.command}\n    data: {e.data}")
+            int8 = e.extra.get("int8_calibration")
+            quality = int8.get("quality") if isinstance(int8, dict) else None
+            if isinstance(quality, dict) and isinstance(quality.get("miou_int8"), (int, float)):
+                print(f"    int8 calibration (teacher_precision: int8): mIoU {quality['miou_int8']:.4f} against "
+                      f"{quality.get('miou_float32', float('nan')):.4f} in float32 on {quality.get('num_images')} {quality.get('dataset')} images")
     return 0
 
 

@@ -66,6 +66,12 @@ def test_write_stores_a_loadable_calibration_and_keeps_the_weights(zoo_copy, cap
     calibration = zoo_int8_calibration(NAME)
     assert calibration.qparams and get_entry(NAME).weights_sha256 == weights
     assert load_teacher(NAME).num_classes == 19  # the entry still loads as a teacher
+    capsys.readouterr()
+    assert main(["zoo", "-v"]) == 0
+    listing = capsys.readouterr().out
+    expected = (f"    int8 calibration (teacher_precision: int8): mIoU {quality['miou_int8']:.4f} against "
+                f"{quality['miou_float32']:.4f} in float32 on 2 synthetic-urban/val images")
+    assert expected in listing.split(NAME, 1)[1].split("\n", 5)[4]
 
 
 @pytest.mark.parametrize(("argv", "message"), [
