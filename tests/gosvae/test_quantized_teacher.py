@@ -161,9 +161,9 @@ def test_int8_is_refused_for_teachers_other_than_urban_unet(calibrated):
 
 def test_a_zoo_teacher_without_calibration_is_named_in_the_error():
     with pytest.raises(UserError) as info:
-        zoo_int8_calibration("urban-unet")
+        zoo_int8_calibration("urban-unet-l-cpu")
     message = str(info.value)
-    assert message.startswith("teacher 'urban-unet' has no int8 calibration in the zoo (teachers with one: ")
+    assert message.startswith("teacher 'urban-unet-l-cpu' has no int8 calibration in the zoo (teachers with one: ")
     assert "urban-unet-xlf8k-cpu" in message and "\n" not in message
 
 

@@ -34,8 +34,8 @@ def test_int8_is_recorded_in_the_resolved_scenario_and_float32_is_left_out():
 
 @pytest.mark.parametrize(("fields", "start"), [
     ({"teacher_precision": "int4"}, "s.yaml: teacher_precision: "),
-    ({"teacher_precision": "int8", "teacher": "urban-unet"},
-     "s.yaml: teacher_precision: teacher 'urban-unet' has no int8 calibration in the zoo (teachers with one: "),
+    ({"teacher_precision": "int8", "teacher": "urban-unet-l-cpu"},
+     "s.yaml: teacher_precision: teacher 'urban-unet-l-cpu' has no int8 calibration in the zoo (teachers with one: "),
     ({"teacher_precision": "int8", "teacher": "FOLDER"},
      "s.yaml: teacher_precision: int8 needs a zoo teacher with an int8 calibration, not the folder "),
 ])
