@@ -1,9 +1,10 @@
 """The default job (``simulate scenarios/urban_rayleigh.yaml``), receiver path before vs now, in one process.
 
-1. **Receiver, in process.** Two runners on the scenario: the plain receiver (the teacher's own
-   ``predict``, reuse of intact images only: ``fast_teacher=False, reuse_repeats=False``, the
-   receiver before issue 17) and the default one (fast inference copy of the teacher, reuse of
-   repeated receptions and pixels). Both prepare (images, teacher, codecs, clean decode); the link
+1. **Receiver, in process.** Two runners on the scenario: the plain receiver (the float32
+   teacher's own ``predict``, reuse of intact images only: ``fast_teacher=False,
+   reuse_repeats=False, teacher_precision="float32"``, the receiver before issue 17) and the
+   default one (the scenario's teacher precision, the fast inference copy or the int8 one, reuse
+   of repeated receptions and pixels). Both prepare (images, teacher, codecs, clean decode); the link
    of every point runs once and its output is replayed to both (the link is the same code for
    both); then both run every point, taking turns point by point (so both see the same load on a
    shared machine). Prints seconds per stage for both, their ratio, the work counters, and the
@@ -47,7 +48,7 @@ from simulation.scenario import load_scenario
 ROOT = Path(__file__).resolve().parents[1]
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "68719476736", "MALLOC_TOP_PAD_": "1073741824"}
 STAGES = ["load_data", "load_models", "teacher_reference", "encode", "clean_decode", "clean_teacher", "link", "decode", "teacher"]
-PLAIN = {"fast_teacher": False, "reuse_repeats": False}
+PLAIN = {"fast_teacher": False, "reuse_repeats": False, "teacher_precision": "float32"}
 FAST: dict[str, bool] = {}
 
 
