@@ -1,9 +1,8 @@
 """Tiny random models and scenarios for tests and quick trials of ``simulate`` (no training needed).
 
-:func:`write_tiny_zoo` saves a tiny random teacher (``urban-unet`` with 4-channel stages, with an int8
-calibration) and tiny
-random VQ-VAE codecs as zoo entries in a folder; put that folder in ``GOSVAE_ZOO_PATH`` and
-scenarios can name them. Their scores mean nothing, but every stage of the pipeline runs for real.
+:func:`write_tiny_zoo` saves a tiny random teacher (``urban-unet`` with 4-channel stages and an
+int8 calibration) and tiny random VQ-VAE codecs as zoo entries in a folder; put that folder in
+``GOSVAE_ZOO_PATH`` and scenarios can name them. Their scores mean nothing, but every stage of the pipeline runs for real.
 
 Example
 -------

@@ -38,6 +38,7 @@ torch.Size([1, 256, 512])
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -200,18 +201,27 @@ def _prepared(source: UrbanUNet, *, calibrating: bool) -> torch.fx.GraphModule:
         return prepare_fx(_HiddenGraph(folded_copy(source)).eval(), _qconfig_mapping(calibrating=calibrating), example)
 
 
+#: How a converted graph's state dict names an activation's parameters: a quantized module's output
+#: (``NAME.scale``, ``NAME.zero_point``) or a buffer of the graph (``NAME_scale_0``, ``NAME_zero_point_0``).
+_QPARAM_KEY = re.compile(r"(?P<name>.+?)(?P<sep>\.|_)scale(?P<suffix>(_0)?)")
+
+
+def _qparam_slots(graph: torch.fx.GraphModule) -> dict[str, tuple[str, str]]:
+    """Every activation of a converted graph: name → (state-dict key of its scale, of its zero point)."""
+    state = graph.state_dict()
+    slots = {}
+    for key in state:
+        match = _QPARAM_KEY.fullmatch(key)
+        zero_point = match and f"{match['name']}{match['sep']}zero_point{match['suffix']}"
+        if match and zero_point in state and state[key].numel() == 1:
+            slots[match["name"]] = (key, zero_point)
+    return slots
+
+
 def _activation_qparams(graph: torch.fx.GraphModule) -> dict[str, tuple[float, int]]:
-    """Every activation (scale, zero point) of a converted graph, by state-dict name."""
-    found = {}
-    for name, value in graph.state_dict().items():
-        if name.endswith(("scale", "zero_point", "scale_0", "zero_point_0")) and isinstance(value, torch.Tensor) and value.numel() == 1:
-            found[name] = value
-    pairs: dict[str, tuple[float, int]] = {}
-    for name, scale in found.items():
-        if name.endswith("scale") or name.endswith("scale_0"):
-            zp_name = name[: name.rfind("scale")] + "zero_point" + name[name.rfind("scale") + 5 :]
-            pairs[name[: name.rfind("scale")].rstrip("._") or name] = (float(scale), int(found[zp_name]))
-    return pairs
+    """Every activation (scale, zero point) of a converted graph, by name (:func:`_qparam_slots`)."""
+    state = graph.state_dict()
+    return {name: (float(state[scale]), int(state[zero_point])) for name, (scale, zero_point) in _qparam_slots(graph).items()}
 
 
 def _convert(prepared: torch.fx.GraphModule) -> torch.fx.GraphModule:
@@ -224,24 +234,20 @@ def _convert(prepared: torch.fx.GraphModule) -> torch.fx.GraphModule:
 
 def _set_activation_qparams(graph: torch.fx.GraphModule, qparams: dict[str, tuple[float, int]], *, where: str) -> None:
     """Write ``qparams`` (as from :func:`_activation_qparams`) into ``graph``; every name must match."""
-    expected = _activation_qparams(graph)
-    missing, unknown = sorted(set(expected) - set(qparams)), sorted(set(qparams) - set(expected))
+    slots = _qparam_slots(graph)
+    missing, unknown = sorted(set(slots) - set(qparams)), sorted(set(qparams) - set(slots))
     if missing or unknown:
         sample = ", ".join((missing or unknown)[:3])
         raise UserError(f"{where}: the int8 calibration does not fit this network ({len(missing)} missing, "
                         f"{len(unknown)} unknown names, e.g. {sample}); calibrate again with `gosvae calibrate-int8`")
-    state = graph.state_dict()
     for name, (scale, zero_point) in qparams.items():
-        for suffix_scale, suffix_zp in ((".scale", ".zero_point"), ("_scale_0", "_zero_point_0")):
-            if name + suffix_scale in state:
-                owner, _, attr = (name + suffix_scale).rpartition(".")
-                if suffix_scale == ".scale":  # a quantized module's output parameters
-                    module = graph.get_submodule(owner)
-                    module.scale, module.zero_point = float(scale), int(zero_point)
-                else:  # a buffer of the graph (quantize / add-relu output)
-                    getattr(graph, name + suffix_scale).fill_(scale)
-                    getattr(graph, name + suffix_zp).fill_(zero_point)
-                break
+        scale_key, zero_point_key = slots[name]
+        if scale_key.endswith(".scale"):  # a quantized module's output parameters (plain attributes)
+            module = graph.get_submodule(name)
+            module.scale, module.zero_point = float(scale), int(zero_point)
+        else:  # buffers of the graph (quantize / add-relu outputs)
+            getattr(graph, scale_key).fill_(scale)
+            getattr(graph, zero_point_key).fill_(zero_point)
 
 
 def calibrate_int8(teacher: UrbanUNet, images: Iterable[torch.Tensor], *, data: dict[str, Any] | None = None,
